@@ -80,7 +80,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		CreatedAt: now, UpdatedAt: now,
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return apierror.Conflict("A user with oid '" + b.OID + "' (or this email) already exists.")
+		return apierror.Conflict("A user with oid '" + b.OID + "' already exists (deleted users keep their oid).")
 	}
 	if err != nil {
 		return err
@@ -153,9 +153,6 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	after, err := a.store.UpdateUser(r.Context(), oid, p)
-	if errors.Is(err, store.ErrConflict) {
-		return apierror.Conflict("Another user already has this email.")
-	}
 	if err != nil {
 		return ifNotFound(err, userNotFound(oid))
 	}
