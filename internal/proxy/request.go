@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/antigravity/gateway/internal/apierror"
+)
+
+// request is a parsed OpenAI request body. Only the fields the gateway needs are
+// decoded; every other field is kept as raw JSON and passed through untouched.
+type request struct {
+	raw    []byte
+	fields map[string]json.RawMessage
+
+	Model        string
+	Stream       bool
+	IncludeUsage bool  // the client asked for the usage chunk
+	MaxOutput    int64 // max_completion_tokens or max_tokens; 0 if absent
+	// changed reports that fields were modified and the body must be re-encoded.
+	changed bool
+}
+
+// parseRequest decodes an API request body. It returns 400s naming the parameter
+// at fault, never a panic or a 500.
+func parseRequest(body []byte, needMessages bool) (*request, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, apierror.InvalidRequest("", "The request body is empty; send a JSON object.")
+	}
+	if body[0] != '{' {
+		return nil, apierror.InvalidRequest("", "The request body must be a JSON object.")
+	}
+	req := &request{raw: body}
+	if err := json.Unmarshal(body, &req.fields); err != nil {
+		return nil, apierror.InvalidRequest("", "We could not parse the JSON body of your request: "+jsonErrText(err))
+	}
+	if err := req.stringField("model", &req.Model); err != nil {
+		return nil, err
+	}
+	if req.Model == "" {
+		return nil, apierror.InvalidRequest("model", "You must provide a model parameter.")
+	}
+	if raw, ok := req.fields["stream"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &req.Stream); err != nil {
+			return nil, apierror.InvalidRequest("stream", "Invalid type for 'stream': expected a boolean.")
+		}
+	}
+	if raw, ok := req.fields["stream_options"]; ok && !isNull(raw) {
+		var so struct {
+			IncludeUsage *bool `json:"include_usage"`
+		}
+		if err := json.Unmarshal(raw, &so); err != nil {
+			return nil, apierror.InvalidRequest("stream_options", "Invalid 'stream_options': expected an object with a boolean 'include_usage'.")
+		}
+		req.IncludeUsage = so.IncludeUsage != nil && *so.IncludeUsage
+	}
+	for _, name := range []string{"max_tokens", "max_completion_tokens"} {
+		raw, ok := req.fields[name]
+		if !ok || isNull(raw) {
+			continue
+		}
+		var n int64
+		if err := json.Unmarshal(raw, &n); err != nil || n < 1 {
+			return nil, apierror.InvalidRequest(name, "Invalid '"+name+"': expected a positive integer.")
+		}
+		if name == "max_completion_tokens" || req.MaxOutput == 0 {
+			req.MaxOutput = n
+		}
+	}
+	if needMessages {
+		raw, ok := req.fields["messages"]
+		if !ok || isNull(raw) {
+			return nil, apierror.InvalidRequest("messages", "Missing required parameter: 'messages'.")
+		}
+		if raw[0] != '[' {
+			return nil, apierror.InvalidRequest("messages", "Invalid type for 'messages': expected an array of message objects.")
+		}
+		if len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0 {
+			return nil, apierror.InvalidRequest("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1.")
+		}
+	}
+	return req, nil
+}
+
+func (r *request) stringField(name string, dst *string) error {
+	raw, ok := r.fields[name]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return apierror.InvalidRequest(name, "Invalid type for '"+name+"': expected a string.")
+	}
+	return nil
+}
+
+// set replaces a top-level field.
+func (r *request) set(name string, v json.RawMessage) {
+	r.fields[name] = v
+	r.changed = true
+}
+
+// del removes a top-level field.
+func (r *request) del(name string) {
+	if _, ok := r.fields[name]; ok {
+		delete(r.fields, name)
+		r.changed = true
+	}
+}
+
+// forceUsage makes a streaming request ask the upstream for the usage chunk,
+// keeping any other stream option the client set.
+func (r *request) forceUsage() {
+	if !r.Stream || r.IncludeUsage {
+		return
+	}
+	so := map[string]json.RawMessage{}
+	if raw, ok := r.fields["stream_options"]; ok && !isNull(raw) {
+		_ = json.Unmarshal(raw, &so) // validated by parseRequest
+	}
+	so["include_usage"] = json.RawMessage("true")
+	b, _ := json.Marshal(so)
+	r.set("stream_options", b)
+}
+
+// body returns the bytes to send upstream: the original ones when nothing changed.
+func (r *request) body() ([]byte, error) {
+	if !r.changed {
+		return r.raw, nil
+	}
+	return json.Marshal(r.fields)
+}
+
+// messageTexts returns the text of every message (for local prompt counting when
+// the upstream reported no usage). Unparseable content is skipped.
+func (r *request) messageTexts() (texts []string, count int) {
+	var msgs []struct {
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(r.fields["messages"], &msgs); err != nil {
+		return nil, 0
+	}
+	for _, m := range msgs {
+		texts = append(texts, contentText(m.Content)...)
+	}
+	return texts, len(msgs)
+}
+
+// contentText extracts text from a message content: a string, or a list of parts
+// whose "text" fields are taken.
+func contentText(raw json.RawMessage) []string {
+	if len(raw) == 0 || isNull(raw) {
+		return nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return []string{s}
+		}
+		return nil
+	}
+	var parts []struct {
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(raw, &parts) != nil {
+		return nil
+	}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if p.Text != "" {
+			out = append(out, p.Text)
+		}
+	}
+	return out
+}
+
+func isNull(raw json.RawMessage) bool { return len(raw) == 4 && string(raw) == "null" }
+
+func jsonErrText(err error) string {
+	s := err.Error()
+	return strings.TrimPrefix(s, "json: ")
+}
+
+// quote returns s as a JSON string.
+func quote(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}

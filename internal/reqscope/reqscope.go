@@ -1,0 +1,78 @@
+// Package reqscope is the one per-request record kept in the context: filled in
+// as the request goes through the gateway, written once to the access log.
+package reqscope
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+)
+
+// Scope describes one request. Only the goroutine serving the request writes it.
+type Scope struct {
+	ID        string
+	Start     time.Time
+	Route     string
+	UserOID   string
+	KeyID     int64
+	AppID     string
+	Model     string
+	Endpoint  string
+	Status    int
+	ErrorCode string
+	Stream    bool
+	Tokens    int64
+	Attempts  int
+}
+
+type ctxKey struct{}
+
+// With returns ctx carrying s.
+func With(ctx context.Context, s *Scope) context.Context { return context.WithValue(ctx, ctxKey{}, s) }
+
+// From returns the scope of ctx; a throwaway one if there is none, so callers
+// never need to check.
+func From(ctx context.Context) *Scope {
+	if s, ok := ctx.Value(ctxKey{}).(*Scope); ok {
+		return s
+	}
+	return &Scope{}
+}
+
+// NewID returns a request id: "req_" and 24 hex characters.
+func NewID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// LogAttrs are the access-log fields. Keys and prompts are never part of a scope.
+func (s *Scope) LogAttrs(now time.Time) []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String("request_id", s.ID),
+		slog.String("route", s.Route),
+		slog.Int("status", s.Status),
+		slog.Float64("duration_ms", float64(now.Sub(s.Start).Microseconds())/1000),
+	}
+	if s.UserOID != "" {
+		attrs = append(attrs, slog.String("user", s.UserOID))
+	}
+	if s.KeyID != 0 {
+		attrs = append(attrs, slog.Int64("key_id", s.KeyID))
+	}
+	if s.AppID != "" {
+		attrs = append(attrs, slog.String("app_id", s.AppID))
+	}
+	if s.Model != "" {
+		attrs = append(attrs, slog.String("model", s.Model), slog.Bool("stream", s.Stream), slog.Int64("tokens", s.Tokens))
+	}
+	if s.Endpoint != "" {
+		attrs = append(attrs, slog.String("endpoint", s.Endpoint), slog.Int("attempts", s.Attempts))
+	}
+	if s.ErrorCode != "" {
+		attrs = append(attrs, slog.String("error_code", s.ErrorCode))
+	}
+	return attrs
+}
