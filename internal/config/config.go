@@ -109,12 +109,12 @@ func (c *Config) Validate() error {
 		bad("GATEWAY_MAX_BODY_BYTES must be at least 1024")
 	}
 	for name, d := range map[string]time.Duration{
-		"GATEWAY_SHUTDOWN_GRACE":         c.ShutdownGrace,
-		"GATEWAY_UPSTREAM_TIMEOUT":       c.UpstreamTimeout,
+		"GATEWAY_SHUTDOWN_GRACE":          c.ShutdownGrace,
+		"GATEWAY_UPSTREAM_TIMEOUT":        c.UpstreamTimeout,
 		"GATEWAY_UPSTREAM_HEADER_TIMEOUT": c.UpstreamHeaderTimeout,
-		"GATEWAY_KEY_CACHE_TTL":          c.KeyCacheTTL,
-		"GATEWAY_CONFIG_REFRESH":         c.ConfigRefresh,
-		"GATEWAY_USAGE_FLUSH_INTERVAL":   c.UsageFlushInterval,
+		"GATEWAY_KEY_CACHE_TTL":           c.KeyCacheTTL,
+		"GATEWAY_CONFIG_REFRESH":          c.ConfigRefresh,
+		"GATEWAY_USAGE_FLUSH_INTERVAL":    c.UsageFlushInterval,
 	} {
 		if d <= 0 {
 			bad("%s must be a positive duration", name)

@@ -62,7 +62,9 @@ func (e *Endpoint) Acquire() (release func(failed bool)) {
 }
 
 // Stats returns lifetime counters.
-func (e *Endpoint) Stats() (requests, failures int64) { return e.state.requests.Load(), e.state.failures.Load() }
+func (e *Endpoint) Stats() (requests, failures int64) {
+	return e.state.requests.Load(), e.state.failures.Load()
+}
 
 func label(ep store.Endpoint) string {
 	return strconv.FormatInt(ep.ID, 10) + ":" + ep.Provider
