@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/antigravity/gateway/internal/apierror"
@@ -13,16 +15,57 @@ import (
 )
 
 // modelBody is the body of POST and PATCH /admin/api/models[/{name}]. Prices are
-// JSON numbers kept as json.Number so they are parsed exactly.
+// JSON numbers kept as their decimal text so they are parsed exactly.
 type modelBody struct {
-	Name             *string      `json:"name"`
-	ContextWindow    *int64       `json:"context_window"`
-	MaxOutputTokens  *int64       `json:"max_output_tokens"`
-	InputPrice       *json.Number `json:"input_price_per_1m"`
-	OutputPrice      *json.Number `json:"output_price_per_1m"`
-	CachedInputPrice *json.Number `json:"cached_input_price_per_1m"`
-	Routing          *string      `json:"routing"`
-	Active           *bool        `json:"is_active"`
+	Name             *string `json:"name"`
+	ContextWindow    *int64  `json:"context_window"`
+	MaxOutputTokens  *int64  `json:"max_output_tokens"`
+	InputPrice       *usd    `json:"input_price_per_1m"`
+	OutputPrice      *usd    `json:"output_price_per_1m"`
+	CachedInputPrice *usd    `json:"cached_input_price_per_1m"`
+	Routing          *string `json:"routing"`
+	Active           *bool   `json:"is_active"`
+}
+
+// usd is a USD amount sent as a JSON number (or a string holding one), kept as
+// a json.Number: its exact decimal text, never a float. Unlike a bare
+// json.Number, a malformed value fails with an UnmarshalTypeError, which the
+// decoder tags with the field name.
+type usd json.Number
+
+func (u *usd) UnmarshalJSON(b []byte) error {
+	s, kind := string(b), "number"
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		kind = "string"
+	}
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) || !json.Valid([]byte(s)) || strings.TrimSpace(s) != s {
+		if kind == "number" {
+			kind = jsonValueKind(b)
+		}
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[json.Number]()}
+	}
+	*u = usd(s)
+	return nil
+}
+
+// jsonValueKind names the kind of a JSON value for error messages.
+func jsonValueKind(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return "value"
+	case b[0] == 't' || b[0] == 'f':
+		return "bool"
+	case b[0] == 'n':
+		return "null"
+	case b[0] == '[':
+		return "array"
+	case b[0] == '{':
+		return "object"
+	}
+	return "value"
 }
 
 // modelView is how a model is shown: prices as JSON numbers in USD per 1M tokens.
@@ -59,7 +102,7 @@ func detailModel(m store.Model, eps []store.Endpoint) modelDetail {
 }
 
 // parsePrice converts a JSON number in USD to micro-USD without a float.
-func parsePrice(param string, n json.Number) (money.Micros, error) {
+func parsePrice(param string, n usd) (money.Micros, error) {
 	m, err := money.ParseUSD(string(n))
 	if err != nil {
 		return 0, apierror.InvalidRequest(param, "'"+param+
@@ -78,7 +121,7 @@ func (b *modelBody) apply(m *store.Model) error {
 	}
 	prices := []struct {
 		param string
-		in    *json.Number
+		in    *usd
 		out   *money.Micros
 	}{
 		{"input_price_per_1m", b.InputPrice, &m.InputPrice},
