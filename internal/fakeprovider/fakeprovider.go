@@ -44,8 +44,9 @@ const (
 	// BehaviorHang never answers; it returns when the client goes away.
 	BehaviorHang = "hang"
 	// BehaviorFailMidstream aborts the connection part-way: a stream after its
-	// role chunk and 3 word chunks (so 4 data events, no finish_reason, no
-	// [DONE]); a non-streamed reply after half of its body.
+	// role chunk and 3 word chunks (fewer if the reply is shorter; so 4 data
+	// events, no finish_reason, no usage, no [DONE]); a non-streamed reply after
+	// half of its body. Neither counts as a cancel.
 	BehaviorFailMidstream = "fail-midstream"
 	// BehaviorNoUsage never reports usage: no usage chunk even when
 	// stream_options.include_usage is set, and no usage object in a non-streamed
