@@ -39,6 +39,7 @@ type entry struct {
 	principal *Principal
 	expiresAt *time.Time
 	refusal   string // non-empty: the key is refused with this message
+	userOID   string // the key's owner, when known (to drop entries on UserChanged)
 }
 
 // Authenticator verifies keys. Hits never touch the database; misses load from
@@ -97,11 +98,11 @@ func (a *Authenticator) onEvent(e events.Event) {
 		a.cache.Invalidate(e.ID)
 	case events.UserChanged:
 		for hash, en := range a.cache.All() {
-			if en.principal != nil && en.principal.UserOID == e.ID {
+			if en.userOID == e.ID {
 				a.cache.Invalidate(hash)
 			}
 		}
-	case "reset":
+	case events.Reset:
 		a.cache.InvalidateAll()
 	}
 }
@@ -146,11 +147,12 @@ func (a *Authenticator) load(ctx context.Context, hash string) (entry, error) {
 	}
 	switch {
 	case !ko.Key.Active:
-		return entry{refusal: "The API key has been revoked."}, nil
+		return entry{refusal: "The API key has been revoked.", userOID: ko.User.OID}, nil
 	case !ko.User.Active || ko.User.DeletedAt != nil:
-		return entry{refusal: "The API key's user is disabled."}, nil
+		return entry{refusal: "The API key's user is disabled.", userOID: ko.User.OID}, nil
 	}
 	return entry{
+		userOID:   ko.User.OID,
 		expiresAt: ko.Key.ExpiresAt,
 		principal: &Principal{
 			KeyID:         ko.Key.ID,

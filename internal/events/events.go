@@ -13,6 +13,8 @@ const (
 	UserChanged   = "user"   // ID: the user's oid
 	ConfigChanged = "config" // models or endpoints changed; ID: model name or ""
 	AppChanged    = "app"    // ID: app id
+	// Reset asks every replica to drop all cached state (e.g. after a restore).
+	Reset = "reset"
 )
 
 // Event is one message.
