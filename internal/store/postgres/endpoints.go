@@ -1,0 +1,132 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/antigravity/gateway/internal/store"
+)
+
+const endpointCols = `id, model, provider, base_url, upstream_model, api_version, credential,
+	weight, priority, rpm_limit, tpm_limit, is_active, created_at, updated_at`
+
+func scanEndpoint(r rowScanner) (store.Endpoint, error) {
+	var e store.Endpoint
+	var weight, priority int32
+	err := r.Scan(&e.ID, &e.Model, &e.Provider, &e.BaseURL, &e.UpstreamModel, &e.APIVersion,
+		&e.Credential, &weight, &priority, &e.RPMLimit, &e.TPMLimit, &e.Active,
+		&e.CreatedAt, &e.UpdatedAt)
+	e.Weight, e.Priority = int(weight), int(priority)
+	if len(e.Credential) == 0 {
+		e.Credential = nil
+	}
+	fixTime(&e.CreatedAt)
+	fixTime(&e.UpdatedAt)
+	return e, err
+}
+
+// credentialArg is the stored form of a credential (NULL when empty).
+func credentialArg(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// CreateEndpoint stores e; ID, CreatedAt and UpdatedAt are assigned.
+// ErrReferenced if its model does not exist.
+func (s *Store) CreateEndpoint(ctx context.Context, e store.Endpoint) (store.Endpoint, error) {
+	t := now()
+	e.CreatedAt, e.UpdatedAt = t, t
+	if len(e.Credential) == 0 {
+		e.Credential = nil
+	}
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO ModelEndpoints (model, provider, base_url, upstream_model, api_version,
+			credential, weight, priority, rpm_limit, tpm_limit, is_active, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+		RETURNING id`,
+		e.Model, e.Provider, e.BaseURL, e.UpstreamModel, e.APIVersion, credentialArg(e.Credential),
+		e.Weight, e.Priority, e.RPMLimit, e.TPMLimit, e.Active, t).Scan(&e.ID)
+	if err != nil {
+		return store.Endpoint{}, mapErr(err, fmt.Sprintf("postgres: create endpoint for model %q", e.Model))
+	}
+	return e, nil
+}
+
+// GetEndpoint returns one endpoint.
+func (s *Store) GetEndpoint(ctx context.Context, id int64) (store.Endpoint, error) {
+	e, err := scanEndpoint(s.pool.QueryRow(ctx,
+		`SELECT `+endpointCols+` FROM ModelEndpoints WHERE id = $1`, id))
+	if err != nil {
+		return store.Endpoint{}, mapErr(err, fmt.Sprintf("postgres: get endpoint %d", id))
+	}
+	return e, nil
+}
+
+// ListEndpoints lists the endpoints of model (all models when empty), by id.
+func (s *Store) ListEndpoints(ctx context.Context, model string) ([]store.Endpoint, error) {
+	var w where
+	var args params
+	if model != "" {
+		w.add("model = " + args.add(model))
+	}
+	rows, err := s.pool.Query(ctx,
+		`SELECT `+endpointCols+` FROM ModelEndpoints`+w.String()+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, mapErr(err, "postgres: list endpoints")
+	}
+	out, err := collect(rows, scanEndpoint)
+	return out, mapErr(err, "postgres: list endpoints")
+}
+
+// UpdateEndpoint changes the non-nil fields of an endpoint.
+func (s *Store) UpdateEndpoint(ctx context.Context, id int64, p store.EndpointPatch) (store.Endpoint, error) {
+	var set sets
+	if p.Provider != nil {
+		set.add("provider", *p.Provider)
+	}
+	if p.BaseURL != nil {
+		set.add("base_url", *p.BaseURL)
+	}
+	if p.UpstreamModel != nil {
+		set.add("upstream_model", *p.UpstreamModel)
+	}
+	if p.APIVersion != nil {
+		set.add("api_version", *p.APIVersion)
+	}
+	if p.Credential != nil {
+		set.add("credential", credentialArg(p.Credential))
+	}
+	if p.Weight != nil {
+		set.add("weight", *p.Weight)
+	}
+	if p.Priority != nil {
+		set.add("priority", *p.Priority)
+	}
+	if p.RPMLimit != nil {
+		set.add("rpm_limit", *p.RPMLimit)
+	}
+	if p.TPMLimit != nil {
+		set.add("tpm_limit", *p.TPMLimit)
+	}
+	if p.Active != nil {
+		set.add("is_active", *p.Active)
+	}
+	if set.empty() {
+		return s.GetEndpoint(ctx, id)
+	}
+	set.add("updated_at", now())
+	e, err := scanEndpoint(s.pool.QueryRow(ctx, `UPDATE ModelEndpoints SET `+set.String()+
+		` WHERE id = `+set.args.add(id)+` RETURNING `+endpointCols, set.args...))
+	if err != nil {
+		return store.Endpoint{}, mapErr(err, fmt.Sprintf("postgres: update endpoint %d", id))
+	}
+	return e, nil
+}
+
+// DeleteEndpoint removes one endpoint.
+func (s *Store) DeleteEndpoint(ctx context.Context, id int64) error {
+	return s.execOne(ctx, fmt.Sprintf("postgres: delete endpoint %d", id),
+		`DELETE FROM ModelEndpoints WHERE id = $1`, id)
+}
