@@ -179,25 +179,25 @@ type AuditFilter struct {
 
 // UsageRecord is one row of UsageLogs: exactly one per proxied request.
 type UsageRecord struct {
-	RequestID        string       `json:"request_id"`
-	CreatedAt        time.Time    `json:"created_at"`
-	UserOID          string       `json:"user_oid"`
-	KeyID            *int64       `json:"key_id"`
-	AppID            *string      `json:"app_id"`
-	Model            string       `json:"model"`
-	EndpointID       *int64       `json:"endpoint_id"`
-	Status           int          `json:"status"`
-	PromptTokens     int64        `json:"prompt_tokens"`
-	CompletionTokens int64        `json:"completion_tokens"`
-	CachedTokens     int64        `json:"cached_tokens"`
-	ReasoningTokens  int64        `json:"reasoning_tokens"`
-	Cost             money.Nanos  `json:"cost_nanos"`
-	LatencyMs        int64        `json:"latency_ms"`
-	TTFTMs           int64        `json:"ttft_ms"`
-	Stream           bool         `json:"stream"`
-	ErrorCode        string       `json:"error_code"`
-	DelegationMethod string       `json:"delegation_method"`
-	Attempts         int          `json:"attempts"`
+	RequestID        string      `json:"request_id"`
+	CreatedAt        time.Time   `json:"created_at"`
+	UserOID          string      `json:"user_oid"`
+	KeyID            *int64      `json:"key_id"`
+	AppID            *string     `json:"app_id"`
+	Model            string      `json:"model"`
+	EndpointID       *int64      `json:"endpoint_id"`
+	Status           int         `json:"status"`
+	PromptTokens     int64       `json:"prompt_tokens"`
+	CompletionTokens int64       `json:"completion_tokens"`
+	CachedTokens     int64       `json:"cached_tokens"`
+	ReasoningTokens  int64       `json:"reasoning_tokens"`
+	Cost             money.Nanos `json:"cost_nanos"`
+	LatencyMs        int64       `json:"latency_ms"`
+	TTFTMs           int64       `json:"ttft_ms"`
+	Stream           bool        `json:"stream"`
+	ErrorCode        string      `json:"error_code"`
+	DelegationMethod string      `json:"delegation_method"`
+	Attempts         int         `json:"attempts"`
 }
 
 // UsageFilter selects usage rows; zero fields do not filter. Since is inclusive,
@@ -243,10 +243,14 @@ func (p Page) Normalized() Page {
 
 // Users stores users.
 type Users interface {
+	// CreateUser stores u; an empty Role means RoleUser. ErrConflict if the oid
+	// exists, deleted users included.
 	CreateUser(ctx context.Context, u User) (User, error)
+	// GetUser returns deleted users too (DeletedAt set).
 	GetUser(ctx context.Context, oid string) (User, error)
 	// ListUsers lists users that are not deleted, by oid.
 	ListUsers(ctx context.Context, p Page) ([]User, error)
+	// UpdateUser changes a user that is not deleted (else ErrNotFound).
 	UpdateUser(ctx context.Context, oid string, p UserPatch) (User, error)
 	// DeleteUser soft-deletes: the row stays for billing history, the user is
 	// deactivated and hidden from lists, and every key of the user is deactivated.
@@ -256,7 +260,7 @@ type Users interface {
 // Keys stores API keys.
 type Keys interface {
 	// CreateKey stores k (ID and CreatedAt are assigned). ErrReferenced if the
-	// user does not exist; ErrConflict if the hash is taken.
+	// user does not exist or is deleted; ErrConflict if the hash is taken.
 	CreateKey(ctx context.Context, k APIKey) (APIKey, error)
 	GetKey(ctx context.Context, id int64) (APIKey, error)
 	// KeyByHash returns the key with that SHA-256 (hex) and its owner, whatever
@@ -294,8 +298,8 @@ type Endpoints interface {
 
 // Apps stores registered apps.
 type Apps interface {
-	// CreateApp stores a; ErrReferenced if the owner does not exist, ErrConflict
-	// if the id is taken.
+	// CreateApp stores a; ErrReferenced if the owner does not exist (or is
+	// deleted), ErrConflict if the id is taken.
 	CreateApp(ctx context.Context, a App) (App, error)
 	GetApp(ctx context.Context, appID string) (App, error)
 	ListApps(ctx context.Context, p Page) ([]App, error)
@@ -306,6 +310,8 @@ type Apps interface {
 // Audit stores the audit log.
 type Audit interface {
 	InsertAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// InsertAudit assigns ID, and Time when zero. Before/After must be valid
+	// JSON or empty; they read back as equal JSON values, not byte for byte.
 	// ListAudit lists entries newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 }
@@ -314,8 +320,10 @@ type Audit interface {
 type Usage interface {
 	// InsertUsage writes a batch atomically: all rows or none. A row whose
 	// RequestID already exists (same CreatedAt) is skipped, so a retried batch
-	// never double-counts.
+	// never double-counts. A zero CreatedAt means now; a row with an empty
+	// RequestID or a negative token count fails the whole batch.
 	InsertUsage(ctx context.Context, rows []UsageRecord) error
+	// ListUsage lists rows newest first (CreatedAt, then RequestID, descending).
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
 	SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, error)
 	// EnsureUsagePartitions makes sure rows created in the months of the given
@@ -324,6 +332,13 @@ type Usage interface {
 }
 
 // Store is the whole persistent state.
+//
+// Common rules of the implementations: Create* assigns IDs and timestamps and
+// stores the active flags exactly as given (the zero value is inactive);
+// timestamps are stored and returned in UTC at microsecond precision (a
+// sub-microsecond part is truncated, filters included); lists return a
+// non-nil slice; Get/Update/Delete of a missing row return ErrNotFound; an
+// empty patch returns the row unchanged.
 type Store interface {
 	Users
 	Keys
