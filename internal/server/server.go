@@ -58,7 +58,10 @@ func New(d Deps) http.Handler {
 	if d.Metrics != nil {
 		mux.Handle("GET /metrics", d.Metrics.Handler())
 	}
-	return &root{mux: mux, d: d}
+	rt := &root{mux: mux, d: d}
+	// Anything no route matches is answered in OpenAI's shape, not text/plain.
+	mux.HandleFunc("/", rt.unmatched)
+	return rt
 }
 
 type root struct {
@@ -87,17 +90,17 @@ func (s *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.observe(sc)
 	}()
-	h, pattern := s.mux.Handler(r)
-	if pattern == "" {
-		// Unknown path or method: answer in OpenAI's shape, not text/plain.
-		if _, allowed := s.methodAllowed(r); allowed {
-			apierror.Write(rw, apierror.MethodNotAllowed(r.Method))
-		} else {
-			apierror.Write(rw, apierror.RouteNotFound(r.URL.Path))
-		}
+	s.mux.ServeHTTP(rw, r)
+}
+
+// unmatched answers requests no route matches: 405 when the path exists with
+// another method, 404 otherwise.
+func (s *root) unmatched(w http.ResponseWriter, r *http.Request) {
+	if _, allowed := s.methodAllowed(r); allowed {
+		apierror.Write(w, apierror.MethodNotAllowed(r.Method))
 		return
 	}
-	h.ServeHTTP(rw, r)
+	apierror.Write(w, apierror.RouteNotFound(r.URL.Path))
 }
 
 // methodAllowed reports whether the path exists with another method.
@@ -108,7 +111,7 @@ func (s *root) methodAllowed(r *http.Request) (string, bool) {
 		}
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, p := s.mux.Handler(probe); p != "" {
+		if _, p := s.mux.Handler(probe); p != "" && p != "/" {
 			return m, true
 		}
 	}
