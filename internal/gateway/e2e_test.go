@@ -23,10 +23,14 @@ func chatParams(model, text string) openai.ChatCompletionNewParams {
 	}
 }
 
-// TestEndToEnd runs the core scenarios through openai-go on one embedded instance.
+// TestEndToEnd runs the core scenarios through openai-go, in both modes.
 func TestEndToEnd(t *testing.T) {
+	forEachMode(t, testEndToEnd)
+}
+
+func testEndToEnd(t *testing.T, env map[string]string) {
 	fake, fakeURL := newFake(t, fakeprovider.Options{APIKey: "upstream-secret"})
-	in := newInstance(t, nil)
+	in := newInstance(t, env)
 	in.addModel("gpt-test", fakeURL, "upstream-secret")
 	key := in.addUserKey("alice")
 	c := in.client(key)
@@ -189,8 +193,12 @@ func TestEndToEnd(t *testing.T) {
 // TestClientCancelMidStream: a client that goes away cancels the upstream call,
 // and the tokens produced so far are billed.
 func TestClientCancelMidStream(t *testing.T) {
+	forEachMode(t, testClientCancelMidStream)
+}
+
+func testClientCancelMidStream(t *testing.T, env map[string]string) {
 	fake, fakeURL := newFake(t, fakeprovider.Options{TokenLatency: 30 * time.Millisecond, ReplyTokens: 200})
-	in := newInstance(t, nil)
+	in := newInstance(t, env)
 	in.addModel("slow", fakeURL, "")
 	c := in.client(in.addUserKey("bob"))
 	ctx, cancel := context.WithCancel(context.Background())

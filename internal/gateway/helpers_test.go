@@ -16,6 +16,8 @@ import (
 
 	"github.com/antigravity/gateway/internal/config"
 	"github.com/antigravity/gateway/internal/fakeprovider"
+	"github.com/antigravity/gateway/internal/redistest"
+	"github.com/antigravity/gateway/internal/store/pgtest"
 	"github.com/antigravity/gateway/internal/store"
 )
 
@@ -168,6 +170,26 @@ func (in *instance) usageRow(requestID string) store.UsageRecord {
 	}
 	in.t.Fatalf("no usage row for %s", requestID)
 	return store.UsageRecord{}
+}
+
+// forEachMode runs fn in embedded mode and in production mode (PostgreSQL and
+// Redis from TEST_DATABASE_URL / TEST_REDIS_URL; skipped without them, failed
+// in CI).
+func forEachMode(t *testing.T, fn func(t *testing.T, env map[string]string)) {
+	t.Run("embedded", func(t *testing.T) { fn(t, nil) })
+	t.Run("production", func(t *testing.T) { fn(t, productionEnv(t)) })
+}
+
+// productionEnv returns the environment of a production-mode instance on a
+// fresh database; call it once per shared deployment.
+func productionEnv(t *testing.T) map[string]string {
+	t.Helper()
+	redisURL := redistest.URL(t)
+	return map[string]string{
+		"DATABASE_URL":           pgtest.NewDatabase(t),
+		"REDIS_URL":              redisURL,
+		"GATEWAY_ENCRYPTION_KEY": "test-encryption-key",
+	}
 }
 
 // newFake starts a fake upstream.

@@ -23,11 +23,15 @@ const EnvVar = "TEST_DATABASE_URL"
 
 // NewDatabase creates an empty database named gwtest_<random> on the server of
 // TEST_DATABASE_URL and returns its URL; the database is dropped (WITH (FORCE))
-// when the test ends. Without TEST_DATABASE_URL the test is skipped.
+// when the test ends. Without TEST_DATABASE_URL the test is skipped, or fails
+// when GATEWAY_TEST_REQUIRE_INTEGRATION is set (as in CI).
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	admin := strings.TrimSpace(os.Getenv(EnvVar))
 	if admin == "" {
+		if os.Getenv("GATEWAY_TEST_REQUIRE_INTEGRATION") != "" {
+			t.Fatal(EnvVar + " is not set but GATEWAY_TEST_REQUIRE_INTEGRATION requires the PostgreSQL suite")
+		}
 		t.Skip(EnvVar + " not set")
 	}
 	var b [8]byte
