@@ -17,8 +17,8 @@ import (
 	"github.com/antigravity/gateway/internal/config"
 	"github.com/antigravity/gateway/internal/fakeprovider"
 	"github.com/antigravity/gateway/internal/redistest"
-	"github.com/antigravity/gateway/internal/store/pgtest"
 	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/store/pgtest"
 )
 
 const testAdminKey = "sk-gate-test-admin-key-0123456789"
