@@ -25,6 +25,7 @@ func open(t *testing.T) *postgres.Store {
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+	storetest.RunBudgets(t, func(t *testing.T) store.Store { return open(t) })
 }
 
 // partitionOf returns the partition holding the usage row with that request id.

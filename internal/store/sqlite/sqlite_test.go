@@ -24,6 +24,7 @@ func open(t *testing.T) store.Store {
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, open)
+	storetest.RunBudgets(t, open)
 }
 
 func TestContractInMemory(t *testing.T) {
