@@ -15,6 +15,10 @@ const (
 	AppChanged    = "app"    // ID: app id
 	// Reset asks every replica to drop all cached state (e.g. after a restore).
 	Reset = "reset"
+	// KillSwitchChanged: a kill switch was set or lifted; ID: its id.
+	KillSwitchChanged = "killswitch"
+	// BudgetChanged: ID "scope:target" (a limit changed) or "rebuild:<counter key>".
+	BudgetChanged = "budget"
 )
 
 // Event is one message.
