@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/antigravity/gateway/internal/money"
 )
 
 // Config is the whole configuration. Every field comes from one environment
@@ -36,6 +38,15 @@ type Config struct {
 	UsageBatchSize        int           `env:"GATEWAY_USAGE_BATCH_SIZE" envDefault:"500"`
 	UsageFlushInterval    time.Duration `env:"GATEWAY_USAGE_FLUSH_INTERVAL" envDefault:"200ms"`
 	LogLevel              string        `env:"GATEWAY_LOG_LEVEL" envDefault:"info"`
+
+	// Budgets: the billing month's zone (IANA), the fallback when Redis is
+	// unreachable (see package budget), the monthly budget of users without
+	// their own (USD; empty: none) and the expiry of a reservation, which
+	// must exceed GATEWAY_UPSTREAM_TIMEOUT.
+	BillingTZ         string        `env:"GATEWAY_BILLING_TZ" envDefault:"UTC"`
+	BudgetFailOpen    bool          `env:"GATEWAY_BUDGET_FAIL_OPEN" envDefault:"false"`
+	DefaultUserBudget string        `env:"GATEWAY_DEFAULT_USER_BUDGET_USD"`
+	ReservationTTL    time.Duration `env:"GATEWAY_RESERVATION_TTL" envDefault:"15m"`
 }
 
 // Mode is the deployment mode.
@@ -127,6 +138,15 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("GATEWAY_LOG_LEVEL must be debug, info, warn or error")
+	}
+	if _, err := time.LoadLocation(c.BillingTZ); err != nil || c.BillingTZ == "" {
+		bad("GATEWAY_BILLING_TZ must be an IANA time zone such as UTC or Europe/Paris")
+	}
+	if _, err := money.ParseUSDNanos(c.DefaultUserBudget); c.DefaultUserBudget != "" && err != nil {
+		bad("GATEWAY_DEFAULT_USER_BUDGET_USD must be a non-negative USD amount such as 50 or 12.5: %v", err)
+	}
+	if c.ReservationTTL <= c.UpstreamTimeout {
+		bad("GATEWAY_RESERVATION_TTL (%v) must exceed GATEWAY_UPSTREAM_TIMEOUT (%v)", c.ReservationTTL, c.UpstreamTimeout)
 	}
 	if u, err := url.Parse(c.OpenAIBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		bad("OPENAI_BASE_URL must be an http(s) URL")
