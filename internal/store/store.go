@@ -347,6 +347,7 @@ type Store interface {
 	Apps
 	Audit
 	Usage
+	Billing
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error
 	// Dialect names the back-end ("sqlite" or "postgres").

@@ -24,6 +24,9 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 
+	// loc is the billing time zone of the usage rollups.
+	loc *time.Location
+
 	// partitions remembers the UsageLogs partitions known to exist.
 	mu         sync.Mutex
 	partitions map[string]bool
@@ -34,7 +37,7 @@ var _ store.Store = (*Store)(nil)
 // Open applies the embedded migrations to the database at url, connects a pool
 // whose sessions run in UTC, and makes sure the UsageLogs partitions of the
 // current and next month exist.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err := Migrate(ctx, url); err != nil {
 		return nil, err
 	}
@@ -59,9 +62,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s := &Store{pool: pool, partitions: map[string]bool{}}
+	s := &Store{pool: pool, loc: buildOptions(opts).loc, partitions: map[string]bool{}}
 	t := time.Now().UTC()
 	if err := s.EnsureUsagePartitions(ctx, t, monthStart(t).AddDate(0, 1, 0)); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := s.syncRollupZone(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}

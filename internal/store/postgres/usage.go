@@ -29,6 +29,7 @@ func usageColumns() []string {
 //
 // A batch is copied (COPY) into a temporary staging table and moved with
 // INSERT … SELECT … ON CONFLICT DO NOTHING; a single row is inserted directly.
+// The same statement adds the rows it inserted to the rollups (usageInsertSQL).
 func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error {
 	if len(rows) == 0 {
 		return nil
@@ -81,9 +82,9 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 func (s *Store) insertUsage(ctx context.Context, values [][]any) error {
 	cols := strings.Join(usageColumns(), ", ")
 	if len(values) == 1 {
-		_, err := s.pool.Exec(ctx, `INSERT INTO UsageLogs (`+cols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-			ON CONFLICT DO NOTHING`, values[0]...)
+		_, err := s.pool.Exec(ctx, usageInsertSQL(`
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+			`$20`), append(values[0], s.loc.String())...)
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -97,8 +98,7 @@ func (s *Store) insertUsage(ctx context.Context, values [][]any) error {
 			pgx.CopyFromRows(values)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO UsageLogs (`+cols+`)
-			SELECT `+cols+` FROM usage_staging ON CONFLICT DO NOTHING`)
+		_, err := tx.Exec(ctx, usageInsertSQL(`SELECT `+cols+` FROM usage_staging`, `$1`), s.loc.String())
 		return err
 	})
 }

@@ -19,7 +19,8 @@ import (
 
 // Store is a store.Store on one SQLite database file.
 type Store struct {
-	db *sql.DB
+	db  *sql.DB
+	loc *time.Location // billing time zone of the usage rollups
 }
 
 var _ store.Store = (*Store)(nil)
@@ -27,7 +28,7 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating if needed) the SQLite database at path with WAL, a busy
 // timeout and foreign keys on, and applies the embedded migrations.
 // ":memory:" gives a private in-memory database (one connection).
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	db, err := openDB(path)
 	if err != nil {
 		return nil, err
@@ -40,7 +41,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, loc: buildOptions(opts).loc}
+	if err := s.syncRollupZone(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // openDB opens the database handle with the connection settings every

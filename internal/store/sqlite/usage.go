@@ -37,20 +37,28 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 			return err
 		}
 		defer stmt.Close()
+		// Only the rows actually inserted count towards the rollups.
+		delta := rollupDelta{}
 		for i := range rows {
 			r := &rows[i]
 			created := r.CreatedAt
 			if created.IsZero() {
 				created = t
 			}
-			if _, err := stmt.ExecContext(ctx, r.RequestID, fmtTime(created), r.UserOID, r.KeyID,
+			res, err := stmt.ExecContext(ctx, r.RequestID, fmtTime(created), r.UserOID, r.KeyID,
 				r.AppID, r.Model, r.EndpointID, r.Status, r.PromptTokens, r.CompletionTokens,
 				r.CachedTokens, r.ReasoningTokens, int64(r.Cost), r.LatencyMs, r.TTFTMs, r.Stream,
-				r.ErrorCode, r.DelegationMethod, r.Attempts); err != nil {
+				r.ErrorCode, r.DelegationMethod, r.Attempts)
+			if err != nil {
 				return fmt.Errorf("row %d (%s): %w", i, r.RequestID, err)
 			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				delta.add(s.loc, r, norm(created))
+			}
 		}
-		return nil
+		return addRollups(ctx, tx, delta)
 	}), "sqlite: insert usage")
 }
 
