@@ -1,0 +1,185 @@
+// Package budget enforces monthly budgets (nano-USD) on users, apps and keys so
+// that they cannot be overrun: before an upstream call the proxy reserves the
+// request's worst-case cost against every budget that applies, all or none;
+// afterwards it settles the hold with the actual cost or releases it.
+//
+// # Integration (internal/proxy)
+//
+//	amount := budget.WorstCase(model, promptTokens, maxTokens)
+//	res, err := reserver.Reserve(ctx, budget.Subject{UserOID: u, AppID: app, KeyID: key, At: start}, requestID, amount)
+//	if err != nil { return err }            // *apierror.Error: 429 / 403 / 503
+//	defer func() { if !settled { res.Release(context.WithoutCancel(ctx)) } }() // errors, cancels, panics
+//	... upstream call ...
+//	res.Settle(context.WithoutCancel(ctx), cost) // exactly the usage row's cost, BEFORE Usage.Record(row)
+//
+// Settle must be called with exactly the Cost written to the request's usage
+// row, and before the row is handed to the usage recorder: the Redis counters
+// then equal the UsageLogs sums, and a counter rebuilt after a Redis flush
+// counts every row exactly once. Subject.At should be the row's CreatedAt so
+// that the reservation and the row fall in the same billing month.
+//
+// # Semantics
+//
+// A budget's month runs in the billing time zone (GATEWAY_BILLING_TZ, default
+// UTC). A request is admitted iff, for every budget that applies, spent + held
+// + amount <= limit, where spent is the month's settled cost and held the sum
+// of outstanding holds; otherwise nothing is held and Reserve returns 429
+// insufficient_quota naming the budget and what is left. A user budget whose
+// spent has reached its limit is reported as 403 kill_switch (the automatic
+// block of an exhausted user): it lifts by itself when the month turns or the
+// limit is raised, because it is derived from the counters, not stored.
+// Settle records the actual cost even above the hold (the truth is never lost)
+// and releases the rest. Every hold expires after the reservation TTL; expired
+// holds are reclaimed by the next script touching the budget (logged and
+// counted), so a replica that dies holding reservations leaks nothing.
+//
+// # Implementations
+//
+// Redis (production) runs each step as one Lua script, one round trip: reserve
+// over up to three budgets, settle, release. Counters are rebuilt from the
+// database when missing (see recovery.go). Local (embedded mode) keeps the same
+// counters in process. When Redis is unreachable, Redis fails closed (503
+// budget_unavailable) unless FailOpen is set, in which case each replica falls
+// back to a Local reserver of its own (documented in redis.go).
+package budget
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/money"
+	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/usage"
+)
+
+// Subject is who a request is billed to. AppID "" and KeyID 0 mean none.
+type Subject struct {
+	UserOID string
+	AppID   string
+	KeyID   int64
+	// At picks the billing month: the request's start, which is its usage
+	// row's CreatedAt. Zero means now.
+	At time.Time
+}
+
+// Reserver holds worst-case amounts against budgets.
+type Reserver interface {
+	// Reserve holds amount against every budget of subj this month, all or
+	// none. Errors are *apierror.Error: 429 insufficient_quota naming the
+	// budget and what is left, 403 kill_switch for a user whose budget is
+	// exhausted, 503 budget_unavailable when the counters cannot be reached
+	// (and fail-open is off). A subject without any budget gets a no-op
+	// reservation without any round trip.
+	Reserve(ctx context.Context, subj Subject, requestID string, amount money.Nanos) (Reservation, error)
+}
+
+// Reservation is one request's hold.
+type Reservation interface {
+	// Settle converts the hold into spent = actual (actual may exceed the hold;
+	// it is recorded anyway) and releases the rest. Idempotent; Settle after
+	// Release is a no-op.
+	Settle(ctx context.Context, actual money.Nanos) error
+	// Release drops the hold without spending. Idempotent; a no-op after Settle.
+	Release(ctx context.Context) error
+}
+
+// Status is what the admin API shows for one budget.
+type Status struct {
+	Month    string      // YYYY-MM in the billing zone
+	Spent    money.Nanos // settled this month
+	Reserved money.Nanos // held by requests in flight
+}
+
+// Service is a Reserver that also reports a budget's month (for the admin API).
+type Service interface {
+	Reserver
+	Status(ctx context.Context, scope store.BudgetScope, target string) (Status, error)
+}
+
+// WorstCase is the most a request can cost: its prompt at the input price plus
+// maxOutput tokens (max_tokens / max_completion_tokens; <= 0: the model's
+// maximum output, else its context window less the prompt) at the output price.
+func WorstCase(m store.Model, promptTokens, maxOutput int64) money.Nanos {
+	if maxOutput <= 0 {
+		maxOutput = m.MaxOutputTokens
+	}
+	if maxOutput <= 0 {
+		maxOutput = m.ContextWindow - promptTokens
+	}
+	return usage.Cost(m, usage.Tokens{Prompt: promptTokens, Completion: max(maxOutput, 0)})
+}
+
+// maxAmount bounds amounts and limits so the Lua scripts, whose numbers are
+// doubles, stay exact (2^53 nano-USD is about 9 million USD).
+const maxAmount = money.Nanos(1<<53 - 1)
+
+func clamp(n money.Nanos) money.Nanos { return min(max(n, 0), maxAmount) }
+
+// ref names one budget.
+type ref struct {
+	scope  store.BudgetScope
+	target string
+}
+
+func (r ref) String() string { return string(r.scope) + ":" + r.target }
+
+// describe names the budget for a message, e.g. "user 'alice'".
+func (r ref) describe() string { return string(r.scope) + " '" + r.target + "'" }
+
+// applied is a budget that applies to a request, with its limit.
+type applied struct {
+	ref
+	limit money.Nanos
+}
+
+// Month is one billing month in a zone.
+type Month struct {
+	Label      string    // YYYY-MM
+	Start, End time.Time // [Start, End) in UTC
+}
+
+// MonthOf returns the billing month of t in loc.
+func MonthOf(t time.Time, loc *time.Location) Month {
+	l := t.In(loc)
+	start := time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, loc)
+	return Month{
+		Label: fmt.Sprintf("%04d-%02d", l.Year(), int(l.Month())),
+		Start: start.UTC(),
+		End:   start.AddDate(0, 1, 0).UTC(),
+	}
+}
+
+// errInsufficient is the 429 of a budget that cannot cover the request.
+func errInsufficient(b applied, m Month, spent, held, amount money.Nanos) *apierror.Error {
+	left := max(b.limit-spent-held, 0)
+	msg := fmt.Sprintf("The monthly budget of %s ($%s for %s) has $%s left", b.describe(), b.limit.USD(), m.Label, left.USD())
+	if held > 0 {
+		msg += fmt.Sprintf(" ($%s is reserved by requests in flight)", held.USD())
+	}
+	msg += fmt.Sprintf("; this request may cost up to $%s. Lower max_tokens or ask an admin to raise the budget.", amount.USD())
+	return &apierror.Error{Status: http.StatusTooManyRequests, Type: "insufficient_quota", Code: "insufficient_quota", Message: msg}
+}
+
+// errExhausted is the automatic block of a user whose budget is spent.
+func errExhausted(b applied, m Month, spent money.Nanos, loc *time.Location) *apierror.Error {
+	return apierror.PermissionDenied("kill_switch", fmt.Sprintf(
+		"Blocked: the monthly budget of %s ($%s for %s) is exhausted ($%s spent). The block lifts when the month turns (%s) or when an admin raises the budget.",
+		b.describe(), b.limit.USD(), m.Label, spent.USD(), m.End.In(loc).Format("2006-01-02 15:04 MST")))
+}
+
+// errUnavailable is the fail-closed answer when the counters cannot be reached.
+func errUnavailable(cause error) *apierror.Error {
+	e := apierror.Unavailable("budget_unavailable",
+		"The gateway cannot check budgets right now (its budget store is unreachable); retry shortly.")
+	e.Cause = cause
+	return e
+}
+
+// nop is the reservation of a request without budgets.
+type nop struct{}
+
+func (nop) Settle(context.Context, money.Nanos) error { return nil }
+func (nop) Release(context.Context) error             { return nil }

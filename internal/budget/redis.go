@@ -1,0 +1,421 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/antigravity/gateway/internal/events"
+	"github.com/antigravity/gateway/internal/money"
+	"github.com/antigravity/gateway/internal/store"
+)
+
+// RedisOptions configure a Redis reserver; zero fields take the defaults.
+type RedisOptions struct {
+	Options
+	// Prefix starts every key (default "gw:budget:").
+	Prefix string
+	// FailOpen switches to the local fallback when Redis is unreachable,
+	// instead of refusing with 503 budget_unavailable (GATEWAY_BUDGET_FAIL_OPEN).
+	//
+	// The fallback: each replica enforces every budget against the database
+	// total (loaded at the first use during the outage) plus its own holds. It
+	// does not see the other replicas' holds or settles made during the
+	// outage, so N replicas can overrun a budget by what the other N-1 spend
+	// during the outage. Settles made by the fallback are replayed into the
+	// Redis counters (idempotently, by request id) once Redis answers again,
+	// and the fallback's counters are then dropped.
+	FailOpen bool
+	// RecoveryWindow is how long a counter rebuilt after a loss stays closed
+	// while every replica re-asserts its open holds and recent settles
+	// (default 1s; events reach every replica well within it).
+	RecoveryWindow time.Duration
+	// RecentSettles is how long a replica remembers its settles, to re-assert
+	// those whose usage rows may not be in the database yet when a counter is
+	// rebuilt (default 2m; must exceed the usage recorder's write delay).
+	RecentSettles time.Duration
+	// Log receives reclaims, rebuilds and failures (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Redis is the Reserver of production mode; see the package documentation.
+type Redis struct {
+	c      redis.UniversalClient
+	limits *Limits
+	st     store.Budgets
+	bus    events.Bus
+	o      RedisOptions
+	log    *slog.Logger
+	led    *ledger
+
+	fallback *Local
+	down     sync.Mutex // guards wasDown
+	wasDown  bool
+
+	pmu     sync.Mutex
+	pending []pendingSettle
+
+	unsub  func()
+	stop   chan struct{}
+	done   chan struct{}
+	closed sync.Once
+}
+
+var _ Service = (*Redis)(nil)
+
+// NewRedis returns a Redis reserver. bus (may be nil in tests with one
+// replica) carries the rebuild notices between replicas. Close stops its
+// background retry loop.
+func NewRedis(c redis.UniversalClient, limits *Limits, st store.Budgets, bus events.Bus, o RedisOptions) *Redis {
+	o.Options = o.Options.normalized()
+	if o.Prefix == "" {
+		o.Prefix = "gw:budget:"
+	}
+	if o.RecoveryWindow <= 0 {
+		o.RecoveryWindow = time.Second
+	}
+	if o.RecentSettles <= 0 {
+		o.RecentSettles = 2 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	r := &Redis{c: c, limits: limits, st: st, bus: bus, o: o, log: o.Log, led: newLedger(),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	r.fallback = NewLocal(limits, st, o.Options, o.Log)
+	if bus != nil {
+		r.unsub = bus.Subscribe(r.onEvent)
+	}
+	go r.retryLoop()
+	return r
+}
+
+// Close stops the background loop and the event subscription.
+func (r *Redis) Close() {
+	r.closed.Do(func() {
+		if r.unsub != nil {
+			r.unsub()
+		}
+		close(r.stop)
+		<-r.done
+	})
+}
+
+// keys are the Redis keys of one budget's month.
+type keys struct {
+	k, z, rs, lock string
+}
+
+func (r *Redis) keysOf(b ref, m Month) keys {
+	k := r.o.Prefix + string(b.scope) + ":" + b.target + ":" + m.Label
+	return keys{k: k, z: k + ":z", rs: k + ":rs", lock: k + ":lock"}
+}
+
+// keyTTL keeps a month's keys until well after the month ends.
+func (r *Redis) keyTTL(m Month) string {
+	d := m.End.Sub(r.o.Now()) + 35*24*time.Hour
+	return strconv.FormatInt(max(int64(d/time.Second), 3600), 10)
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func (r *Redis) tomb() string { return strconv.FormatInt(r.o.TTL.Milliseconds(), 10) }
+
+// run executes a script (EVALSHA, one round trip; EVAL once after a restart)
+// and times it.
+func (r *Redis) run(ctx context.Context, name string, s *redis.Script, ks []string, args ...any) ([]any, error) {
+	start := time.Now()
+	v, err := s.Run(ctx, r.c, ks, args...).Result()
+	r.o.Metrics.script(name, start)
+	if err != nil {
+		return nil, err
+	}
+	if arr, ok := v.([]any); ok {
+		return arr, nil
+	}
+	return []any{v}, nil
+}
+
+func num(v []any, i int) int64 {
+	if i >= len(v) {
+		return 0
+	}
+	switch x := v[i].(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func str(v []any, i int) string {
+	if i >= len(v) {
+		return ""
+	}
+	s, _ := v[i].(string)
+	return s
+}
+
+// maxAttempts bounds the retries of one Reserve across rebuilds.
+const maxAttempts = 8
+
+// Reserve holds amount against every budget of subj, all or none, in one
+// script run (one round trip) unless a counter must first be rebuilt.
+func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amount money.Nanos) (Reservation, error) {
+	bs := r.limits.For(subj)
+	if len(bs) == 0 {
+		return nop{}, nil
+	}
+	amount = clamp(amount)
+	if requestID == "" {
+		requestID = newID()
+	}
+	m := r.o.monthOf(subj.At)
+	ks := make([]keys, len(bs))
+	names := make([]string, 0, 2*len(bs))
+	for i, b := range bs {
+		ks[i] = r.keysOf(b.ref, m)
+		names = append(names, ks[i].k)
+	}
+	for i := range bs {
+		names = append(names, ks[i].z)
+	}
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		now := r.o.Now()
+		exp := now.Add(r.o.TTL)
+		args := make([]any, 0, 6+len(bs))
+		args = append(args, ms(now), requestID, int64(amount), ms(exp), r.keyTTL(m), r.tomb())
+		for _, b := range bs {
+			args = append(args, int64(b.limit))
+		}
+		v, err := r.run(ctx, "reserve", reserveScript, names, args...)
+		if err != nil {
+			return r.unreachable(ctx, err, subj, requestID, amount)
+		}
+		r.redisUp()
+		switch num(v, 0) {
+		case codeOK:
+			r.noteReclaims(ks, num(v, 1), num(v, 2))
+			for i := range ks {
+				r.led.hold(ks[i].k, str(v, 3+i), requestID, amount, exp, r.reassertLater)
+			}
+			r.o.Metrics.held(1, int64(amount))
+			return &redisRes{r: r, ks: ks, m: m, id: requestID, amount: amount}, nil
+		case codeDenied:
+			r.noteReclaims(ks, num(v, 4), num(v, 5))
+			i := int(num(v, 1)) - 1
+			return nil, r.o.refuse(bs[i], m, money.Nanos(num(v, 2)), money.Nanos(num(v, 3)), amount)
+		case codeMissing:
+			i := int(num(v, 1)) - 1
+			if err := r.begin(ctx, ks[i]); err != nil {
+				return r.unreachable(ctx, err, subj, requestID, amount)
+			}
+			if err := r.awaitRecovery(ctx, ks[i], bs[i].ref, m); err != nil {
+				return nil, r.failed(err)
+			}
+		case codeRecovering:
+			i := int(num(v, 1)) - 1
+			if err := r.awaitRecovery(ctx, ks[i], bs[i].ref, m); err != nil {
+				return nil, r.failed(err)
+			}
+		case codeDuplicate:
+			requestID += "~" + newID() // a reused request id must not merge two holds
+		default:
+			return nil, r.failed(fmt.Errorf("budget: unexpected reserve reply %v", v))
+		}
+	}
+	return nil, r.failed(errors.New("budget: reserve did not converge"))
+}
+
+func (r *Redis) failed(err error) error {
+	r.o.Metrics.rejected("unavailable")
+	return errUnavailable(err)
+}
+
+// unreachable answers a Reserve whose script failed: 503, or the local
+// fallback when fail-open.
+func (r *Redis) unreachable(ctx context.Context, err error, subj Subject, id string, amount money.Nanos) (Reservation, error) {
+	if ctx.Err() != nil || !r.o.FailOpen {
+		return nil, r.failed(err)
+	}
+	r.down.Lock()
+	first := !r.wasDown
+	r.wasDown = true
+	r.down.Unlock()
+	if first {
+		r.log.Error("budget: Redis unreachable; using the local fail-open fallback", "err", err)
+	}
+	res, ferr := r.fallback.Reserve(ctx, subj, id, amount)
+	if ferr != nil {
+		return nil, ferr
+	}
+	r.o.Metrics.fellBack()
+	if _, ok := res.(nop); ok {
+		return res, nil
+	}
+	lr := res.(*localRes)
+	rk := make([]keys, len(lr.keys))
+	for i, k := range lr.keys {
+		rk[i] = r.keysOf(k.ref, r.o.monthOf(subj.At))
+	}
+	return &fallbackRes{r: r, local: lr, ks: rk}, nil
+}
+
+// redisUp notes a successful script; after an outage the fallback's counters
+// are dropped so a later outage starts again from the database.
+func (r *Redis) redisUp() {
+	r.down.Lock()
+	was := r.wasDown
+	r.wasDown = false
+	r.down.Unlock()
+	if was {
+		r.log.Info("budget: Redis answers again; leaving the fail-open fallback")
+		r.fallback.forget()
+	}
+}
+
+func (r *Redis) noteReclaims(ks []keys, n, amount int64) {
+	if n > 0 {
+		r.o.Metrics.reclaimed(n, amount)
+		names := make([]string, len(ks))
+		for i := range ks {
+			names[i] = ks[i].k
+		}
+		r.log.Warn("budget: reclaimed expired reservations", "counters", names, "count", n, "nanos", amount)
+	}
+}
+
+// redisRes is a hold in Redis.
+type redisRes struct {
+	r      *Redis
+	ks     []keys
+	m      Month
+	id     string
+	amount money.Nanos
+	once   sync.Once
+}
+
+// Settle records actual as spent once and drops the hold. A failure is
+// retried in the background (the script is idempotent), so no cost is lost.
+func (rr *redisRes) Settle(ctx context.Context, actual money.Nanos) error {
+	var err error
+	rr.once.Do(func() {
+		actual = max(actual, 0)
+		for _, k := range rr.ks {
+			rr.r.led.settled(k.k, rr.id, actual, rr.r.o.Now())
+		}
+		rr.r.o.Metrics.held(-1, -int64(rr.amount))
+		err = rr.r.settle(ctx, rr.ks, rr.id, actual)
+		if err != nil {
+			rr.r.queueSettle(rr.ks, rr.id, actual)
+		}
+	})
+	return err
+}
+
+// Release drops the hold; on failure the hold expires by itself.
+func (rr *redisRes) Release(ctx context.Context) error {
+	var err error
+	rr.once.Do(func() {
+		for _, k := range rr.ks {
+			rr.r.led.drop(k.k, rr.id)
+		}
+		rr.r.o.Metrics.held(-1, -int64(rr.amount))
+		ks, args := rr.r.holdArgs(rr.ks, rr.id)
+		_, err = rr.r.run(ctx, "release", releaseScript, ks, args...)
+	})
+	return err
+}
+
+func (r *Redis) holdArgs(ks []keys, id string) ([]string, []any) {
+	names := make([]string, 0, 2*len(ks))
+	for _, k := range ks {
+		names = append(names, k.k)
+	}
+	for _, k := range ks {
+		names = append(names, k.z)
+	}
+	return names, []any{ms(r.o.Now()), id, r.tomb()}
+}
+
+// settle runs the settle script, rebuilding a missing counter first.
+func (r *Redis) settle(ctx context.Context, ks []keys, id string, actual money.Nanos) error {
+	names := make([]string, 0, 3*len(ks))
+	for _, k := range ks {
+		names = append(names, k.k)
+	}
+	for _, k := range ks {
+		names = append(names, k.z)
+	}
+	for _, k := range ks {
+		names = append(names, k.rs)
+	}
+	ttl := r.keyTTL(MonthOf(r.o.Now(), r.o.Location))
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		v, err := r.run(ctx, "settle", settleScript, names, ms(r.o.Now()), id, int64(actual), r.tomb(), ttl)
+		if err != nil {
+			return err
+		}
+		switch num(v, 0) {
+		case codeOK:
+			r.noteReclaims(ks, num(v, 1), num(v, 2))
+			for i, k := range ks {
+				r.led.seenGen(k.k, str(v, 3+i), r.reassertLater)
+			}
+			return nil
+		case codeMissing:
+			// The counter was lost: start its rebuild; the settle then lands
+			// in the recovering counter and is left out of the database total.
+			if err := r.begin(ctx, ks[num(v, 1)-1]); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("budget: unexpected settle reply %v", v)
+		}
+	}
+	return errors.New("budget: settle did not converge")
+}
+
+// fallbackRes is a hold taken by the fail-open fallback; its settle is
+// replayed into Redis when it answers again.
+type fallbackRes struct {
+	r     *Redis
+	local *localRes
+	ks    []keys
+}
+
+func (f *fallbackRes) Settle(ctx context.Context, actual money.Nanos) error {
+	actual = max(actual, 0)
+	_ = f.local.Settle(ctx, actual)
+	for _, k := range f.ks {
+		f.r.led.settled(k.k, f.local.id, actual, f.r.o.Now())
+	}
+	f.r.queueSettle(f.ks, f.local.id, actual)
+	return nil
+}
+
+func (f *fallbackRes) Release(ctx context.Context) error { return f.local.Release(ctx) }
+
+// Status reports one budget's current month from Redis (the database total
+// when the counter does not exist yet).
+func (r *Redis) Status(ctx context.Context, scope store.BudgetScope, target string) (Status, error) {
+	m := r.o.monthOf(time.Time{})
+	k := r.keysOf(ref{scope, target}, m)
+	v, err := r.c.HMGet(ctx, k.k, "st", "base", "spent", "held").Result()
+	if err != nil {
+		return Status{Month: m.Label}, err
+	}
+	if v[0] == nil || v[0] == "rec" {
+		spent, err := r.st.SumBudgetSpend(ctx, scope, target, m.Start, m.End, nil)
+		return Status{Month: m.Label, Spent: spent}, err
+	}
+	return Status{Month: m.Label, Spent: money.Nanos(num(v, 1) + num(v, 2)), Reserved: money.Nanos(num(v, 3))}, nil
+}
