@@ -196,6 +196,8 @@ type UserBilling struct {
 	Apps    []BillingAppRow
 	Models  []BillingModelRow
 	Days    []BillingDayRow
+	// Rows are the user's rollup rows, by day, then app id, then model.
+	Rows []UserRollupRow
 }
 
 // UserRollupRow is one UsageRollups row of a user, with its app's name and
@@ -212,8 +214,17 @@ type UserRollupRow struct {
 // NewUserBilling folds one user's rollup rows of month m into totals and
 // breakdowns: apps and models by cost descending then id, days in order.
 func NewUserBilling(userOID string, m Month, rows []UserRollupRow) UserBilling {
-	ub := UserBilling{UserOID: userOID, Month: m,
-		Apps: []BillingAppRow{}, Models: []BillingModelRow{}, Days: []BillingDayRow{}}
+	ub := UserBilling{UserOID: userOID, Month: m, Apps: []BillingAppRow{},
+		Models: []BillingModelRow{}, Days: []BillingDayRow{}, Rows: slices.Clone(rows)}
+	if ub.Rows == nil {
+		ub.Rows = []UserRollupRow{}
+	}
+	slices.SortFunc(ub.Rows, func(a, b UserRollupRow) int {
+		if c := a.Day.Compare(b.Day); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.AppID, b.AppID), cmp.Compare(a.Model, b.Model))
+	})
 	apps := map[string]int{}
 	models := map[string]int{}
 	days := map[time.Time]int{}

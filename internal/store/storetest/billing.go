@@ -179,6 +179,9 @@ func (e expected) check(t *testing.T, s store.Store) {
 			for i := range got.Apps {
 				got.Apps[i].Name, got.Apps[i].OwnerID = "", ""
 			}
+			for i := range got.Rows {
+				got.Rows[i].AppName, got.Rows[i].AppOwner = "", ""
+			}
 			equal(t, got, want, "user billing "+oid+" "+m.String())
 		}
 	}
@@ -401,7 +404,8 @@ func testBillingEmpty(t *testing.T, s store.Store) {
 		t.Fatalf("days = %#v", v)
 	}
 	equal(t, try(s.UserBilling(c, "nobody", m)).must(t), store.UserBilling{UserOID: "nobody", Month: m,
-		Apps: []store.BillingAppRow{}, Models: []store.BillingModelRow{}, Days: []store.BillingDayRow{}}, "user detail")
+		Apps: []store.BillingAppRow{}, Models: []store.BillingModelRow{}, Days: []store.BillingDayRow{},
+		Rows: []store.UserRollupRow{}}, "user detail")
 }
 
 func testBillingUserList(t *testing.T, s store.Store) {
