@@ -32,9 +32,9 @@ func specRows(e *env) {
 				Status: 200, PromptTokens: 10, Cost: c, Attempts: 1})
 		}
 	}
-	add("user-123", 120, 100_000_000, 3_300_000_000)    // 119 × 0.10 + 3.30 = 15.20
-	add("user-456", 4880, 27_500_000, 1_127_500_000)    // 4879 × 0.0275 + 1.1275 = 135.30
-	rows = append(rows, rows[:300]...)                   // a retried batch counts once
+	add("user-123", 120, 100_000_000, 3_300_000_000) // 119 × 0.10 + 3.30 = 15.20
+	add("user-456", 4880, 27_500_000, 1_127_500_000) // 4879 × 0.0275 + 1.1275 = 135.30
+	rows = append(rows, rows[:300]...)               // a retried batch counts once
 	e.insert(rows...)
 }
 
