@@ -25,11 +25,16 @@ type Endpoint struct {
 
 // State is an endpoint's runtime counters. It is shared by every configuration
 // version of the same endpoint id, so a request that started before a reload
-// releases into the same counters it acquired from.
+// releases into the same counters it acquired from, and the circuit breaker,
+// latency averages and usage view outlive reloads.
 type State struct {
 	inflight atomic.Int64
 	requests atomic.Int64
 	failures atomic.Int64
+
+	health  Health       // circuit breaker and drain flag (health.go)
+	latency LatencyStats // EWMA of TTFT and per-token time (latency.go)
+	usage   usageWindow  // this replica's view of the current minute's counts (limits.go)
 }
 
 // NewEndpoint returns an endpoint with fresh state (for tests and the registry).
