@@ -44,13 +44,14 @@ func untilNextWindow(now time.Time) time.Duration {
 }
 
 // fits reports whether one more request of tokens fits into a window holding
-// rpm requests and tpm tokens.
+// rpm requests and tpm tokens. A request costs at least one token, so a window
+// exactly at its TPM limit is full.
 func fits(e *Endpoint, rpm, tpm, tokens int64) bool {
 	c := e.Config
 	if c.RPMLimit > 0 && rpm+1 > c.RPMLimit {
 		return false
 	}
-	if c.TPMLimit > 0 && tpm > 0 && tpm+tokens > c.TPMLimit {
+	if c.TPMLimit > 0 && tpm > 0 && tpm+max(tokens, 1) > c.TPMLimit {
 		return false
 	}
 	return true

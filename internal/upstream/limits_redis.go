@@ -24,7 +24,7 @@ local t = tonumber(v[2] or 0)
 local rpm = tonumber(ARGV[1])
 local tpm = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-if (rpm > 0 and r + 1 > rpm) or (tpm > 0 and t > 0 and t + n > tpm) then
+if (rpm > 0 and r + 1 > rpm) or (tpm > 0 and t > 0 and t + math.max(n, 1) > tpm) then
   return {0, r, t}
 end
 r = redis.call('HINCRBY', KEYS[1], 'r', 1)

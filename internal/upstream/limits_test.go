@@ -39,6 +39,7 @@ func limiterCases() []limCase {
 			{at: 0, tokens: 60, admitted: true, rpm: 1, tpm: 60},
 			{at: s, tokens: 40, admitted: true, rpm: 2, tpm: 100},
 			{at: 2 * s, tokens: 1, admitted: false, ra: 58 * s, rpm: 2, tpm: 100},
+			{at: 2 * s, tokens: 0, admitted: false, ra: 58 * s, rpm: 2, tpm: 100}, // a request costs at least a token
 		}},
 		{"tpm: a request larger than the limit fits an empty window only", 0, 100, []limOp{
 			{at: 0, tokens: 150, admitted: true, rpm: 1, tpm: 150},
