@@ -149,7 +149,7 @@ func TestSelectorsAvailability(t *testing.T) {
 		{name: "limited and cooling: rate limited",
 			specs: []spec{{id: 1, prio: 1, weight: 1, rpmLim: 1, rpm: 1}, {id: 2, prio: 1, weight: 1, cooling: 5 * s}}, wantErr: ErrRateLimited, wantRA: ra},
 		{name: "all cooling: unavailable until the first cooldown ends",
-			specs: []spec{{id: 1, prio: 1, weight: 1, cooling: 20 * s}, {id: 2, prio: 2, weight: 1, cooling: 7 * s}, {id: 3, prio: 2, weight: 1, draining: true}},
+			specs:   []spec{{id: 1, prio: 1, weight: 1, cooling: 20 * s}, {id: 2, prio: 2, weight: 1, cooling: 7 * s}, {id: 3, prio: 2, weight: 1, draining: true}},
 			wantErr: ErrNoEndpoint, wantRA: 7 * s},
 		{name: "a limited endpoint already tried does not make it a 429",
 			specs: []spec{{id: 1, prio: 1, weight: 1, rpmLim: 1, rpm: 1}, {id: 2, prio: 1, weight: 1}}, tried: []int64{1, 2}, wantErr: ErrNoEndpoint},
@@ -177,7 +177,7 @@ func TestWeightedChoose(t *testing.T) {
 		{name: "all zero weights: uniform", specs: []spec{{id: 1, prio: 1}, {id: 2, prio: 1}}, rnd: func(n int) int { return n - 1 }, want: 2},
 		{name: "unavailable endpoints take no share",
 			specs: []spec{{id: 1, prio: 1, weight: 5, cooling: time.Second}, {id: 2, prio: 1, weight: 1}, {id: 3, prio: 1, weight: 1}},
-			rnd: func(n int) int { return n - 1 }, want: 3},
+			rnd:   func(n int) int { return n - 1 }, want: 3},
 	})
 }
 
