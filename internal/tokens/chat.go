@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -137,31 +138,51 @@ func DecodeMessages(raw json.RawMessage) ([]Message, error) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, &ShapeError{Param: "messages", Want: "an array", Got: kindOf(raw)}
 	}
+	// Fast path: the whole array in one decoding. Any type error (or a null
+	// element) falls back to decoding element by element, which names the
+	// element at fault.
+	var ws []*wireMessage
+	if json.Unmarshal(raw, &ws) == nil && !slices.Contains(ws, nil) {
+		msgs := make([]Message, len(ws))
+		for i, w := range ws {
+			if err := w.message(i, &msgs[i]); err != nil {
+				return nil, err
+			}
+		}
+		return msgs, nil
+	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
 		return nil, err
 	}
 	msgs := make([]Message, len(elems))
 	for i, elem := range elems {
-		param := "messages[" + itoa(i) + "]"
 		if elem[0] != '{' {
-			return nil, &ShapeError{Param: param, Want: "an object", Got: kindOf(elem)}
+			return nil, &ShapeError{Param: "messages[" + itoa(i) + "]", Want: "an object", Got: kindOf(elem)}
 		}
 		var w wireMessage
 		if err := json.Unmarshal(elem, &w); err != nil {
-			return nil, shapeFromJSON(param, err)
+			return nil, shapeFromJSON("messages["+itoa(i)+"]", err)
 		}
-		content, err := decodeContent(param+".content", w.Content)
-		if err != nil {
+		if err := w.message(i, &msgs[i]); err != nil {
 			return nil, err
-		}
-		msgs[i] = Message{
-			Role: w.Role, Name: w.Name, Content: content, ToolCalls: w.ToolCalls,
-			FunctionCall: w.FunctionCall, ToolCallID: w.ToolCallID, Refusal: w.Refusal,
-			HasAudio: len(w.Audio) > 0 && !isNullJSON(w.Audio),
 		}
 	}
 	return msgs, nil
+}
+
+// message converts the i-th wire message, decoding its content.
+func (w *wireMessage) message(i int, m *Message) error {
+	content, err := decodeContent("messages["+itoa(i)+"].content", w.Content)
+	if err != nil {
+		return err
+	}
+	*m = Message{
+		Role: w.Role, Name: w.Name, Content: content, ToolCalls: w.ToolCalls,
+		FunctionCall: w.FunctionCall, ToolCallID: w.ToolCallID, Refusal: w.Refusal,
+		HasAudio: len(w.Audio) > 0 && !isNullJSON(w.Audio),
+	}
+	return nil
 }
 
 func decodeContent(param string, raw json.RawMessage) (Content, error) {

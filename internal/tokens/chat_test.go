@@ -169,6 +169,7 @@ func TestDecodeMessagesShapeErrors(t *testing.T) {
 	}{
 		{"not an array", `{"role":"user"}`, "messages", "an array", "an object"},
 		{"message not an object", `[{"role":"user","content":"a"},"hi"]`, "messages[1]", "an object", "a string"},
+		{"null element", `[{"role":"user","content":"a"},null]`, "messages[1]", "an object", "null"},
 		{"role a number", `[{"role":5,"content":"a"}]`, "messages[0].role", "a string", "a number"},
 		{"content an integer", `[{"role":"user","content":42}]`, "messages[0].content", "one of a string or array of objects", "an integer"},
 		{"content an object", `[{"role":"user","content":{"text":"a"}}]`, "messages[0].content", "one of a string or array of objects", "an object"},
