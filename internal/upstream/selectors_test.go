@@ -129,6 +129,8 @@ func TestSelectorsAvailability(t *testing.T) {
 		{name: "single endpoint", specs: []spec{{id: 1, prio: 1, weight: 1}}, want: 1},
 		{name: "higher priority wins even when busier and slower",
 			specs: []spec{{id: 1, prio: 1, weight: 1, inflight: 50, ttft: 5 * s, rpmLim: 100, rpm: 80}, {id: 2, prio: 2, weight: 1}}, want: 1},
+		{name: "priority holds in a pool not sorted by it",
+			specs: []spec{{id: 1, prio: 2, weight: 1}, {id: 2, prio: 1, weight: 1, inflight: 9, ttft: time.Second}, {id: 3, prio: 3, weight: 1}}, want: 2},
 		{name: "tried endpoints are skipped", specs: []spec{{id: 1, prio: 1, weight: 1}, {id: 2, prio: 1, weight: 1}}, tried: []int64{1}, want: 2},
 		{name: "falls to the lower priority when the group is tried",
 			specs: []spec{{id: 1, prio: 1, weight: 1}, {id: 2, prio: 1, weight: 1}, {id: 3, prio: 2, weight: 1}}, tried: []int64{1, 2}, want: 3},
