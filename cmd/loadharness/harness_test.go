@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestDriverAgainstFake drives the in-process fake provider, directly and through
+// the bare proxy, for about a second each, non-streaming and streaming, and checks
+// the numbers are sane. It needs neither taskset nor the gateway binary.
+func TestDriverAgainstFake(t *testing.T) {
+	fake := httptest.NewServer(fakeHandler(fakeOptions{
+		latency: 2 * time.Millisecond, streamFirst: time.Millisecond, streamToken: 100 * time.Microsecond, tokens: 8,
+	}))
+	defer fake.Close()
+	u, _ := url.Parse(fake.URL)
+	bare := httptest.NewServer(bareProxy(u))
+	defer bare.Close()
+
+	d := newDriver(5*time.Second, 1000)
+	for _, base := range []*subject{
+		{name: "direct", kind: kindDirect, base: fake.URL},
+		{name: "bare", kind: kindBare, base: bare.URL},
+	} {
+		for _, stream := range []bool{false, true} {
+			r := d.Run(context.Background(), base.target(stream), 200, 500*time.Millisecond)
+			sum := summarize(r.Latencies)
+			t.Logf("%s stream=%v: %d sent, %d ok, p50 %v p99 %v max %v lag %v", base.name, stream, r.Sent, r.OK,
+				sum.P50, sum.P99, sum.Max, r.SendLag)
+			switch {
+			case r.Planned != 100 || r.Sent != 100:
+				t.Errorf("planned %d, sent %d, want 100", r.Planned, r.Sent)
+			case r.Errors != 0 || r.OK != r.Sent:
+				t.Errorf("%d errors: %v", r.Errors, r.Kinds)
+			case sum.Count != r.OK || sum.P50 <= 0 || sum.P50 > sum.P99 || sum.P99 > sum.Max:
+				t.Errorf("summary %+v", sum)
+			case sum.P50 < time.Millisecond:
+				t.Errorf("p50 %v is below the fake's latency", sum.P50)
+			}
+		}
+	}
+}
+
+// TestDriverCountsErrors checks failures are counted by kind, not as latencies.
+func TestDriverCountsErrors(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 0 {
+			http.Error(w, "no", http.StatusTooManyRequests)
+			return
+		}
+		_, _ = w.Write([]byte("data: {}\n\n")) // a stream cut before [DONE]
+	}))
+	defer srv.Close()
+	d := newDriver(time.Second, 100)
+	r := d.Run(context.Background(), Target{URL: srv.URL, Stream: true}, 100, 200*time.Millisecond)
+	if r.OK != 0 || r.Errors != 20 || r.Kinds["status 429"] != 10 || r.Kinds["stream without [DONE]"] != 10 {
+		t.Fatalf("ok %d errors %d kinds %v", r.OK, r.Errors, r.Kinds)
+	}
+}
+
+func TestDriverInflightCap(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+	}))
+	defer srv.Close()
+	d := newDriver(time.Second, 5)
+	r := d.Run(context.Background(), Target{URL: srv.URL}, 100, 200*time.Millisecond)
+	if r.Sent != 5 || r.OK != 5 || r.Kinds["in-flight cap"] != 15 {
+		t.Fatalf("sent %d ok %d kinds %v", r.Sent, r.OK, r.Kinds)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var lat []time.Duration
+	for i := 100; i >= 1; i-- {
+		lat = append(lat, time.Duration(i)*time.Millisecond)
+	}
+	s := summarize(lat)
+	if s.Count != 100 || s.P50 != 50*time.Millisecond || s.P90 != 90*time.Millisecond ||
+		s.P99 != 99*time.Millisecond || s.Max != 100*time.Millisecond || s.Mean != 50500*time.Microsecond {
+		t.Fatalf("%+v", s)
+	}
+	if percentile([]time.Duration{7}, 99) != 7 || percentile(nil, 50) != 0 || percentile(lat, 0.001) != lat[0] {
+		t.Fatal("edge cases")
+	}
+}
+
+func TestTailWriter(t *testing.T) {
+	var w tailWriter
+	for _, p := range []string{"data: x\n\n", strings.Repeat("y", 40), "data: [DO", "NE]\n\n"} {
+		_, _ = w.Write([]byte(p))
+	}
+	if got := string(w.b[:w.n]); !strings.HasSuffix(got, doneEvent) || len(got) != len(w.b) {
+		t.Fatalf("tail %q", got)
+	}
+}
+
+func TestWriteReportKeepsTheRest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "perf.md")
+	doc := "# Perf\n\nmethod\n\n" + beginMarker + "\nold figures\n" + endMarker + "\n\n## After\n"
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeReport(path, beginMarker+"\nnew figures\n"+endMarker+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	want := "# Perf\n\nmethod\n\n" + beginMarker + "\nnew figures\n" + endMarker + "\n\n## After\n"
+	if string(b) != want {
+		t.Fatalf("got %q", b)
+	}
+}
+
+func TestCPUHelpers(t *testing.T) {
+	if cpuCount("1") != 1 || cpuCount("0,2") != 2 || cpuCount("2-5") != 4 || firstCPU("3-4") != 3 {
+		t.Fatal("cpu lists")
+	}
+	if _, err := cpuTime(os.Getpid()); err != nil {
+		t.Skip("no /proc:", err)
+	}
+	if rss, _, err := memory(os.Getpid()); err != nil || rss <= 0 {
+		t.Fatalf("rss %d, %v", rss, err)
+	}
+}

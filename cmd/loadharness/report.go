@@ -1,0 +1,297 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Markers delimiting the generated part of a report file: -out replaces what
+// lies between them and keeps the rest of the file.
+const (
+	beginMarker = "<!-- loadharness:begin -->"
+	endMarker   = "<!-- loadharness:end -->"
+)
+
+// dbFigures is the PostgreSQL transaction count of the production gateway.
+type dbFigures struct {
+	measured bool
+	commits  int64
+	requests int
+	err      error
+}
+
+// report is everything a run measured.
+type report struct {
+	cfg          *config
+	started      time.Time
+	took         time.Duration
+	load0, load1 string
+	subjects     []*subject
+	scenarios    []*scenarioResult
+	maxes        map[string]*maxResult
+	db           dbFigures
+	flushes      map[string][2]float64 // gateway → usage batches, rows
+}
+
+func (r *report) markdown() string {
+	c := r.cfg
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("%s\n", beginMarker)
+	p("### Run of %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
+	p("- Machine: %s, %d CPUs", cpuModel(), runtime.NumCPU())
+	if c.pin {
+		p("; proxies (bare, gateways) pinned to CPU %s, load driver and fake provider to CPU %s (taskset).\n", c.proxyCPU, c.driverCPU)
+	} else {
+		p("; **unpinned**.\n")
+	}
+	p("- Load average before / after: %s / %s; the run took %s.\n", r.load0, r.load1, r.took.Round(time.Second))
+	p("- Fake provider: non-streamed replies after %s; streams of %d words, the first after %s, then one every %s. ",
+		c.latency, c.tokens, c.streamFirst, c.streamToken)
+	p("Gateways: keys, usage rows, metrics and the access log (level %s) on; go %s.\n", c.logLevel, runtime.Version())
+	p("- Method: %d rounds per scenario, each giving every target %s in turn (%s), after a %s warm-up per target; "+
+		"open-loop constant-rate driver; latency from sending to the last byte (full stream for streams); "+
+		"added = target − direct on the merged samples; CPU from /proc/<pid>/stat over the target's turns "+
+		"(the direct row shows the fake provider's CPU and RSS).\n\n",
+		c.rounds, c.roundDur, r.order(), c.warmup)
+
+	for _, sc := range r.scenarios {
+		r.scenarioTable(&b, sc)
+	}
+	r.maxTable(&b)
+	r.dbSection(&b)
+	r.targets(&b)
+	p("%s\n", endMarker)
+	return b.String()
+}
+
+func (r *report) order() string {
+	names := make([]string, len(r.subjects))
+	for i, s := range r.subjects {
+		names[i] = s.name
+	}
+	return strings.Join(names, " → ")
+}
+
+func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("#### Scenario %s\n\n", sc.title)
+	p("| target | requests | errors | p50 ms | p99 ms | added p50 ms | added p99 ms | p50 − bare ms | CPU µs/req | × bare | RSS MiB (peak) |\n")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	d := sc.tallies["direct"]
+	bare := sc.tallies["bare"]
+	for _, s := range r.subjects {
+		t := sc.tallies[s.name]
+		if t == nil {
+			continue
+		}
+		errs := fmt.Sprint(t.errs)
+		if t.errs > 0 {
+			errs += " (" + topKind(t.kinds) + ")"
+		}
+		added50, added99, vsBare, cpu, ratio := "—", "—", "—", "—", "—"
+		if s.isProxy() && d != nil && t.sum.Count > 0 && d.sum.Count > 0 {
+			added50 = fmt.Sprintf("%+.3f", ms(t.sum.P50-d.sum.P50))
+			added99 = fmt.Sprintf("%+.3f", ms(t.sum.P99-d.sum.P99))
+		}
+		if s.kind == kindGateway && bare != nil && t.sum.Count > 0 && bare.sum.Count > 0 {
+			vsBare = fmt.Sprintf("%+.3f", ms(t.sum.P50-bare.sum.P50))
+		}
+		if t.sent > 0 {
+			per := float64(t.cpu.Microseconds()) / float64(t.sent)
+			if s.isProxy() {
+				cpu = fmt.Sprintf("%.0f", per)
+				if bare != nil && bare.sent > 0 && bare.cpu > 0 {
+					ratio = fmt.Sprintf("%.2f", per/(float64(bare.cpu.Microseconds())/float64(bare.sent)))
+				}
+			} else {
+				cpu = fmt.Sprintf("(fake: %.0f)", per)
+			}
+		}
+		p("| %s | %d | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %.1f (%.1f) |\n", s.name, t.sent, errs,
+			ms(t.sum.P50), ms(t.sum.P99), added50, added99, vsBare, cpu, ratio, float64(t.rssKB)/1024, float64(t.hwmKB)/1024)
+	}
+	p("\n")
+	if t := sc.tallies["gateway-production"]; t != nil && t.pgKnown && t.sent > 0 {
+		p("PostgreSQL backends of the production gateway used another %.0f µs of CPU per request (not in its figure above). ",
+			float64(t.pgCPU.Microseconds())/float64(t.sent))
+	}
+	if d != nil && len(d.roundP50) > 0 {
+		var parts []string
+		for _, s := range r.subjects {
+			t := sc.tallies[s.name]
+			if !s.isProxy() || t == nil {
+				continue
+			}
+			var rs []string
+			for i, v := range t.roundP50 {
+				if i < len(d.roundP50) {
+					rs = append(rs, fmt.Sprintf("%+.3f", ms(v-d.roundP50[i])))
+				}
+			}
+			parts = append(parts, s.name+" "+strings.Join(rs, ", "))
+		}
+		p("Added p50 round by round (ms): %s.", strings.Join(parts, "; "))
+	}
+	if sc.foreignKnown && sc.wall > 0 {
+		var parts []string
+		for _, cpu := range []int{firstCPU(r.cfg.proxyCPU), firstCPU(r.cfg.driverCPU)} {
+			parts = append(parts, fmt.Sprintf("CPU %d %.0f%%", cpu, 100*float64(sc.foreign[cpu])/float64(sc.wall)))
+		}
+		p(" Busy time of other processes during the rounds: %s.", strings.Join(parts, ", "))
+		for _, cpu := range []int{firstCPU(r.cfg.proxyCPU), firstCPU(r.cfg.driverCPU)} {
+			if sc.foreign[cpu] > sc.wall*15/100 {
+				p(" **Other processes used more than 15%% of CPU %d during these rounds: the figures are not reliable.**", cpu)
+				break
+			}
+		}
+	}
+	if d != nil {
+		var lag time.Duration
+		for _, t := range sc.tallies {
+			lag = max(lag, t.maxLag)
+		}
+		p(" Worst driver lag behind schedule: %.1f ms.", ms(lag))
+	}
+	p("\n\n")
+}
+
+func (r *report) maxTable(b *strings.Builder) {
+	if len(r.maxes) == 0 {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("#### Maximum sustained rate (non-streaming)\n\n")
+	p("Steps of %s from %g req/s, ×1.5 until one fails (errors > 0.1%%, p99 > %s, or the driver > 10%% behind), "+
+		"then one bisection; at most %s per target. The direct row is the ceiling of the driver's core.\n\n",
+		r.cfg.maxStep, r.cfg.maxStart, r.cfg.maxP99, r.cfg.maxBudget)
+	p("| target | max sustained req/s | first failing rate | why | steps |\n|---|--:|--:|---|---|\n")
+	for _, s := range r.subjects {
+		m := r.maxes[s.name]
+		if m == nil {
+			continue
+		}
+		best, fail := "< "+fmt.Sprint(r.cfg.maxStart), "—"
+		if m.best > 0 {
+			best = fmt.Sprintf("%.0f", m.best)
+		}
+		if m.failAt > 0 {
+			fail = fmt.Sprintf("%.0f", m.failAt)
+		} else if m.best > 0 {
+			best = "≥ " + best + " (budget or cap reached)"
+		}
+		p("| %s | %s | %s | %s | %s |\n", s.name, best, fail, m.reason, strings.Join(m.steps, "; "))
+	}
+	p("\n")
+}
+
+func (r *report) dbSection(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("#### Database round trips\n\n")
+	switch {
+	case r.db.err != nil:
+		p("- production: could not read pg_stat_database: %v\n", r.db.err)
+	case r.db.measured && r.db.requests > 0:
+		p("- production: %d committed transactions in the bench database (pg_stat_database.xact_commit) over %d requests "+
+			"to the production gateway, background work included: **%.4f per request**.\n",
+			r.db.commits, r.db.requests, float64(r.db.commits)/float64(r.db.requests))
+	}
+	for _, s := range r.subjects {
+		f, ok := r.flushes[s.name]
+		if !ok {
+			continue
+		}
+		per := 0.0
+		if f[0] > 0 {
+			per = f[1] / f[0]
+		}
+		p("- %s: usage writer wrote %.0f rows in %.0f batches (%.0f rows per batch, from /metrics).\n", s.name, f[1], f[0], per)
+	}
+	p("\n")
+}
+
+// targets checks the figures against issue 2's targets.
+func (r *report) targets(b *strings.Builder) {
+	if len(r.scenarios) == 0 {
+		return
+	}
+	a := r.scenarios[0]
+	d, bare := a.tallies["direct"], a.tallies["bare"]
+	var gws []*subject
+	for _, s := range r.subjects {
+		if s.kind == kindGateway {
+			gws = append(gws, s)
+		}
+	}
+	if d == nil || len(gws) == 0 {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("#### Against the targets (scenario A)\n\n| target |")
+	for _, s := range gws {
+		p(" %s |", s.name)
+	}
+	p("\n|---|")
+	for range gws {
+		p("---|")
+	}
+	p("\n")
+	mark := func(ok bool) string {
+		if ok {
+			return "✅"
+		}
+		return "❌"
+	}
+	row := func(name string, cell func(s *subject, t *tally) string) {
+		p("| %s |", name)
+		for _, s := range gws {
+			p(" %s |", cell(s, a.tallies[s.name]))
+		}
+		p("\n")
+	}
+	row("added p50 ≤ 0.3 ms", func(_ *subject, t *tally) string {
+		v := ms(t.sum.P50 - d.sum.P50)
+		return fmt.Sprintf("%.3f %s", v, mark(v <= 0.3))
+	})
+	row("added p99 ≤ 1.5 ms", func(_ *subject, t *tally) string {
+		v := ms(t.sum.P99 - d.sum.P99)
+		return fmt.Sprintf("%.3f %s", v, mark(v <= 1.5))
+	})
+	row("CPU/request ≤ 2× bare", func(_ *subject, t *tally) string {
+		if bare == nil || bare.sent == 0 || bare.cpu == 0 || t.sent == 0 {
+			return "?"
+		}
+		v := (float64(t.cpu) / float64(t.sent)) / (float64(bare.cpu) / float64(bare.sent))
+		return fmt.Sprintf("%.2f× %s", v, mark(v <= 2))
+	})
+	row("no database round trip per request", func(s *subject, _ *tally) string {
+		if s.name == "gateway-production" && r.db.measured && r.db.requests > 0 {
+			v := float64(r.db.commits) / float64(r.db.requests)
+			return fmt.Sprintf("%.4f commits/req %s", v, mark(v < 0.1))
+		}
+		if f, ok := r.flushes[s.name]; ok && f[1] > 0 {
+			return fmt.Sprintf("%.0f rows/batch (SQLite)", f[1]/max(f[0], 1))
+		}
+		return "?"
+	})
+	row("errors", func(_ *subject, t *tally) string { return fmt.Sprintf("%d %s", t.errs, mark(t.errs == 0)) })
+	p("\n")
+}
+
+// writeReport writes text into path: between the markers when the file has
+// them (the rest of the file is kept), else as the whole file.
+func writeReport(path, text string) error {
+	old, err := os.ReadFile(path)
+	if err == nil {
+		s := string(old)
+		i := strings.Index(s, beginMarker)
+		j := strings.Index(s, endMarker)
+		if i >= 0 && j > i {
+			text = s[:i] + strings.TrimSuffix(text, "\n") + s[j+len(endMarker):]
+		}
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}
