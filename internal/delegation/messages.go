@@ -1,10 +1,10 @@
 package delegation
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
-	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Rewrite is the outcome of scanning a request's messages for method A.
@@ -30,17 +30,14 @@ type Rewrite struct {
 // returned (a 400 naming the message); an error in an earlier text leaves that
 // text as it is, since a later one overrides it anyway.
 //
-// The array is scanned once, without decoding anything but the role and the
-// user texts that may hold delegation JSON; the result is spliced from the
-// input, so other messages keep their bytes. An array that cannot mention
-// x_user_oid or x_app_id (not even through \u00XX escapes) is not scanned at
-// all. messages is expected to be valid JSON (the proxy decoded it already);
-// anything that is not an array is returned unchanged.
+// The array is scanned once, without decoding anything but the roles, the
+// leading white space of user texts, and the user texts that start with '{' or
+// '"' (the only ones that can hold delegation JSON); the result is spliced
+// from the input, so other messages keep their bytes. messages is expected to
+// be valid JSON (the proxy decoded it already); anything that is not an array
+// is returned unchanged.
 func RewriteMessages(messages json.RawMessage) (Rewrite, error) {
 	out := Rewrite{Messages: messages}
-	if !mayEmbed(messages) {
-		return out, nil
-	}
 	w := msgWalk{s: string(messages)}
 	if err := w.walk(); err != nil {
 		return out, err
@@ -58,21 +55,46 @@ func RewriteMessages(messages json.RawMessage) (Rewrite, error) {
 	return out, nil
 }
 
-var (
-	userKeyBytes = []byte(ParamUserOID)
-	appKeyBytes  = []byte(ParamAppID)
-	escapeBytes  = []byte(`\u00`)
-)
-
-// mayEmbed reports whether raw JSON can decode to text naming x_user_oid or
-// x_app_id: the names appear literally, or some ASCII character is \u-escaped.
-func mayEmbed(raw []byte) bool {
-	return bytes.Contains(raw, userKeyBytes) || bytes.Contains(raw, appKeyBytes) || bytes.Contains(raw, escapeBytes)
-}
-
-// mayEmbedString is mayEmbed for a string.
-func mayEmbedString(raw string) bool {
-	return strings.Contains(raw, ParamUserOID) || strings.Contains(raw, ParamAppID) || strings.Contains(raw, `\u00`)
+// mayTrigger reports whether a JSON string (quotes included) decodes to text
+// ParseEmbedded may act on: after white space, a '{' or a '"'. It decodes only
+// the leading white space, so ordinary text costs next to nothing however long
+// it is.
+func mayTrigger(raw string) bool {
+	s := raw[1 : len(raw)-1]
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s):
+			switch s[i+1] {
+			case 'n', 't', 'r', 'f':
+				i += 2
+				continue
+			case '"':
+				return true
+			case 'u':
+				r, n := decodeU(s[i:])
+				if n > 0 && (r == '\uFEFF' || unicode.IsSpace(r)) {
+					i += n
+					continue
+				}
+				return n > 0 && (r == '{' || r == '"')
+			}
+			return false
+		case c < utf8.RuneSelf:
+			if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' {
+				i++
+				continue
+			}
+			return c == '{'
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r != '\uFEFF' && !unicode.IsSpace(r) {
+				return false
+			}
+			i += n
+		}
+	}
+	return false
 }
 
 // edit replaces s[start:end] (a JSON string) with the quoted text.
@@ -144,7 +166,7 @@ func (w *msgWalk) walk() error {
 // text handles one user text (the JSON string at sp).
 func (w *msgWalk) text(sp span, where string) {
 	raw := w.s[sp.start:sp.end]
-	if !mayEmbedString(raw) {
+	if !mayTrigger(raw) {
 		return
 	}
 	ids, msg, found, err := ParseEmbedded(unescape(raw[1 : len(raw)-1]))
