@@ -148,7 +148,7 @@ func (w Weighted) Select(p *Pool, tried []*Endpoint) (*Endpoint, error) {
 
 // Choose implements RequestSelector.
 func (w Weighted) Choose(p *Pool, tried []*Endpoint, r Request) (*Endpoint, error) {
-	var buf [32]status
+	var buf [64]status
 	g, err := scanPool(p, tried, r, buf[:])
 	if err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func (s LeastInflight) Select(p *Pool, tried []*Endpoint) (*Endpoint, error) {
 
 // Choose implements RequestSelector.
 func (s LeastInflight) Choose(p *Pool, tried []*Endpoint, r Request) (*Endpoint, error) {
-	var buf [32]status
+	var buf [64]status
 	g, err := scanPool(p, tried, r, buf[:])
 	if err != nil {
 		return nil, err
@@ -237,7 +237,7 @@ func (s LowestLatency) Select(p *Pool, tried []*Endpoint) (*Endpoint, error) {
 
 // Choose implements RequestSelector.
 func (s LowestLatency) Choose(p *Pool, tried []*Endpoint, r Request) (*Endpoint, error) {
-	var buf [32]status
+	var buf [64]status
 	g, err := scanPool(p, tried, r, buf[:])
 	if err != nil {
 		return nil, err
@@ -270,7 +270,7 @@ func (s UsageBased) Select(p *Pool, tried []*Endpoint) (*Endpoint, error) {
 
 // Choose implements RequestSelector.
 func (s UsageBased) Choose(p *Pool, tried []*Endpoint, r Request) (*Endpoint, error) {
-	var buf [32]status
+	var buf [64]status
 	g, err := scanPool(p, tried, r, buf[:])
 	if err != nil {
 		return nil, err
@@ -304,7 +304,7 @@ func (s UsageLatency) Select(p *Pool, tried []*Endpoint) (*Endpoint, error) {
 
 // Choose implements RequestSelector.
 func (s UsageLatency) Choose(p *Pool, tried []*Endpoint, r Request) (*Endpoint, error) {
-	var buf [32]status
+	var buf [64]status
 	g, err := scanPool(p, tried, r, buf[:])
 	if err != nil {
 		return nil, err
