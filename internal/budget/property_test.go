@@ -1,0 +1,271 @@
+package budget
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/antigravity/gateway/internal/events"
+	"github.com/antigravity/gateway/internal/money"
+	"github.com/antigravity/gateway/internal/store"
+)
+
+// replica is one gateway instance's budget side: its own Redis connection,
+// event bus subscription, limits cache and reserver.
+type replica struct {
+	c   *redis.Client
+	bus *events.Redis
+	r   *Redis
+	m   *Metrics
+}
+
+func newReplica(t *testing.T, st store.Budgets, prefix string, o RedisOptions) *replica {
+	t.Helper()
+	c := redisClient(t)
+	bus, err := events.NewRedis(context.Background(), c, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bus.Close() })
+	m := NewMetrics(nil)
+	o.Prefix, o.Metrics, o.Log = prefix, m, quiet()
+	r := NewRedis(c, newLimits(t, st, bus, -1), st, bus, o)
+	t.Cleanup(r.Close)
+	return &replica{c: c, bus: bus, r: r, m: m}
+}
+
+// outcome is what the harness saw of one request.
+type outcome struct {
+	amount                   money.Nanos
+	granted                  bool
+	refusal                  string
+	reserveStart, reserveEnd time.Time
+	finishStart, finishEnd   time.Time
+	charged                  money.Nanos // settled cost (0 if released)
+	settled                  bool
+}
+
+func TestPropertyNoOverspend(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flush bool
+	}{{"steady", false}, {"redis flushed mid-run", true}} {
+		t.Run(tc.name, func(t *testing.T) { runProperty(t, tc.flush) })
+	}
+}
+
+func runProperty(t *testing.T, flush bool) {
+	const (
+		requests = 500
+		unit     = money.Nanos(1_000_000) // a typical request's worst case
+		limit    = 100 * unit
+	)
+	ctx := context.Background()
+	st := openStore(t)
+	setBudget(t, st, store.BudgetUser, "alice", limit)
+	setBudget(t, st, store.BudgetKey, "7", 10*limit)
+	admin := redisClient(t)
+	prefix := testPrefix(t, admin)
+	o := RedisOptions{RecoveryWindow: 200 * time.Millisecond}
+	reps := []*replica{newReplica(t, st, prefix, o), newReplica(t, st, prefix, o), newReplica(t, st, prefix, o)}
+	subj := Subject{UserOID: "alice", KeyID: 7}
+
+	outs := make([]outcome, requests)
+	var settledN, longHeld atomic.Int32
+	flushed := make(chan int, 1)
+	if flush {
+		go func() {
+			// Flush while many long requests hold reservations and the
+			// budget still has room: lost holds would then be overspent.
+			for longHeld.Load() < 25 || settledN.Load() < 10 {
+				time.Sleep(time.Millisecond)
+			}
+			flushed <- flushPrefix(ctx, admin, prefix)
+		}()
+	}
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 42))
+			rep := reps[i%len(reps)]
+			o := &outs[i]
+			o.amount = unit/2 + money.Nanos(rng.Int64N(int64(unit)))
+			id := fmt.Sprintf("req-%03d", i)
+			time.Sleep(time.Duration(rng.IntN(1_500_000)) * time.Microsecond) // arrivals spread over 1.5s
+			o.reserveStart = time.Now()
+			res, err := rep.r.Reserve(ctx, subj, id, o.amount)
+			o.reserveEnd = time.Now()
+			if err != nil {
+				o.refusal = code(err)
+				return
+			}
+			o.granted = true
+			// The upstream call: random latency, failures and client cancels.
+			latency := time.Duration(rng.IntN(30)) * time.Millisecond
+			if rng.IntN(3) == 0 { // a long stream, outliving a counter rebuild
+				latency = 400*time.Millisecond + time.Duration(rng.IntN(200))*time.Millisecond
+				longHeld.Add(1)
+				defer longHeld.Add(-1)
+			}
+			upstream, cancel := context.WithTimeout(ctx, latency)
+			<-upstream.Done()
+			cancel()
+			o.finishStart = time.Now()
+			switch p := rng.IntN(100); {
+			case p < 10: // upstream error or panic: nothing owed
+				_ = res.Release(ctx)
+			case p < 20: // client went away mid-stream: bill what was produced
+				o.charged, o.settled = money.Nanos(rng.Int64N(int64(o.amount)/2+1)), true
+			default:
+				// Most answers use (nearly) all of max_tokens, so holds are tight.
+				o.charged, o.settled = o.amount-money.Nanos(rng.Int64N(int64(o.amount)/10+1)), true
+			}
+			if o.settled {
+				if err := res.Settle(ctx, o.charged); err != nil {
+					t.Errorf("settle %s: %v", id, err)
+				}
+				// The usage row is handed to the recorder after Settle.
+				if err := st.InsertUsage(ctx, []store.UsageRecord{usageRow(id, "alice", 7, "", time.Now(), o.charged)}); err != nil {
+					t.Errorf("usage row %s: %v", id, err)
+				}
+			}
+			o.finishEnd = time.Now()
+			settledN.Add(1)
+		}()
+	}
+	wg.Wait()
+	if flush {
+		if n := <-flushed; n == 0 {
+			t.Fatal("the flush deleted nothing")
+		}
+	}
+
+	var billed money.Nanos
+	granted, refused := 0, 0
+	for _, o := range outs {
+		billed += o.charged
+		if o.granted {
+			granted++
+		} else {
+			refused++
+		}
+	}
+	t.Logf("granted %d, refused %d, billed %s of %s USD", granted, refused, billed.USD(), limit.USD())
+	if billed > limit {
+		t.Fatalf("billed %s USD over the budget of %s USD", billed.USD(), limit.USD())
+	}
+	if granted < 80 || refused == 0 {
+		t.Fatalf("granted %d refused %d: the budget should admit about 100 of %d", granted, refused, requests)
+	}
+	// Every refusal was justified: what could have been committed or held
+	// when the script ran, plus the request, exceeded the limit.
+	for i, r := range outs {
+		if r.granted {
+			continue
+		}
+		if r.refusal != "insufficient_quota" && r.refusal != "kill_switch" {
+			t.Fatalf("request %d refused with %q", i, r.refusal)
+		}
+		var upper money.Nanos
+		for j, q := range outs {
+			if j == i || !q.granted || !q.reserveStart.Before(r.reserveEnd) {
+				continue
+			}
+			if !q.finishEnd.IsZero() && q.finishEnd.Before(r.reserveStart) {
+				upper += q.charged
+			} else {
+				upper += max(q.amount, q.charged)
+			}
+		}
+		if upper+r.amount <= limit {
+			t.Fatalf("request %d (%s USD) refused although at most %s USD was committed or held", i, r.amount.USD(), upper.USD())
+		}
+	}
+	// The database, the Redis counters and the harness agree; nothing is held.
+	m := MonthOf(time.Now(), time.UTC)
+	db, err := st.SumBudgetSpend(ctx, store.BudgetUser, "alice", m.Start, m.End, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db != billed {
+		t.Fatalf("database total %s != billed %s", db.USD(), billed.USD())
+	}
+	for _, sc := range []struct {
+		scope  store.BudgetScope
+		target string
+	}{{store.BudgetUser, "alice"}, {store.BudgetKey, "7"}} {
+		s, err := reps[0].r.Status(ctx, sc.scope, sc.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Spent != billed || s.Reserved != 0 {
+			t.Fatalf("%s counter: spent %s reserved %s, want %s and 0", sc.scope, s.Spent.USD(), s.Reserved.USD(), billed.USD())
+		}
+		k := reps[0].r.keysOf(ref{sc.scope, sc.target}, m).k
+		fields, err := admin.HGetAll(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f, v := range fields {
+			if len(f) > 2 && f[:2] == "h:" && v != "s" && v != "x" && v != "r" {
+				t.Fatalf("hold %s = %s still open", f, v)
+			}
+		}
+	}
+	for i, rep := range reps {
+		if n := counterValue(rep.m.Outstanding); n != 0 {
+			t.Fatalf("replica %d reports %v outstanding reservations", i, n)
+		}
+		if n := counterValue(rep.m.Reserved); n != 0 {
+			t.Fatalf("replica %d reports %v reserved nanos", i, n)
+		}
+	}
+	if flush {
+		var rebuilds float64
+		for _, rep := range reps {
+			rebuilds += counterValue(rep.m.Rebuilds)
+		}
+		if rebuilds == 0 {
+			t.Fatal("no counter was rebuilt after the flush")
+		}
+	}
+}
+
+// TestDeadReplicaReclaimed: a replica that dies holding reservations leaks
+// nothing; after the expiry the whole budget is available to the others.
+func TestDeadReplicaReclaimed(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	setBudget(t, st, store.BudgetUser, "alice", 10*usd)
+	admin := redisClient(t)
+	prefix := testPrefix(t, admin)
+	o := RedisOptions{Options: Options{TTL: 400 * time.Millisecond}, RecoveryWindow: 50 * time.Millisecond}
+	a, dying := newReplica(t, st, prefix, o), newReplica(t, st, prefix, o)
+	for i := range 5 {
+		if _, err := dying.r.Reserve(ctx, Subject{UserOID: "alice"}, fmt.Sprintf("d%d", i), 2*usd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dying.r.Close()
+	dying.c.Close() // the replica is gone: nothing will ever settle or release
+	if _, err := a.r.Reserve(ctx, Subject{UserOID: "alice"}, "a0", 1); code(err) != "insufficient_quota" {
+		t.Fatalf("the dead replica's holds still count before the expiry: %v", err)
+	}
+	time.Sleep(450 * time.Millisecond)
+	r, err := a.r.Reserve(ctx, Subject{UserOID: "alice"}, "a1", 10*usd)
+	if err != nil {
+		t.Fatalf("after the expiry the budget is whole again: %v", err)
+	}
+	if got := counterValue(a.m.Reclaimed); got != 5 {
+		t.Fatalf("reclaimed %v holds, want 5", got)
+	}
+	_ = r.Release(ctx)
+}
