@@ -78,21 +78,21 @@ func server(t *testing.T, o Options) (*Server, string) {
 const tools = `"tools":[{"name":"get_weather","description":"d","input_schema":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"},"metric":{"type":"boolean"},"tags":{"type":"array"}}}},{"name":"noop","input_schema":{"type":"object"}}]`
 
 // cases are answered both streaming and not, each by a fresh server.
-var cases = []struct {
-	name, body, behavior string
-}{
-	{"plain", `{"model":"claude-fake","max_tokens":100,"system":"Be nice.","messages":[{"role":"user","content":"hello there"}]}`, ""},
-	{"max_tokens", `{"model":"claude-fake","max_tokens":3,"messages":[{"role":"user","content":[{"type":"text","text":"a b c"}]}]}`, ""},
-	{"stop_sequence", `{"model":"claude-fake","max_tokens":100,"stop_sequences":["zzz","tok2"],"messages":[{"role":"user","content":"x"}]}`, ""},
-	{"cached_thinking", `{"model":"claude-fake","max_tokens":2,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"one two three four five six seven eight nine"}]}`, "cached"},
-	{"tool_auto", `{"model":"claude-fake","max_tokens":100,` + tools + `,"messages":[{"role":"user","content":"weather?"}]}`, ""},
-	{"tool_forced", `{"model":"claude-fake","max_tokens":100,` + tools + `,"tool_choice":{"type":"tool","name":"noop"},"messages":[{"role":"user","content":"weather?"}]}`, ""},
-	{"tool_answered", `{"model":"claude-fake","max_tokens":4,` + tools + `,"messages":[{"role":"user","content":"weather?"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"noop","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"sunny and warm"}]}]}`, ""},
-	{"error_midstream", `{"model":"claude-fake","max_tokens":100,"messages":[{"role":"user","content":"x"}]}`, "error-midstream"},
+func cases() []struct{ name, body, behavior string } {
+	return []struct{ name, body, behavior string }{
+		{"plain", `{"model":"claude-fake","max_tokens":100,"system":"Be nice.","messages":[{"role":"user","content":"hello there"}]}`, ""},
+		{"max_tokens", `{"model":"claude-fake","max_tokens":3,"messages":[{"role":"user","content":[{"type":"text","text":"a b c"}]}]}`, ""},
+		{"stop_sequence", `{"model":"claude-fake","max_tokens":100,"stop_sequences":["zzz","tok2"],"messages":[{"role":"user","content":"x"}]}`, ""},
+		{"cached_thinking", `{"model":"claude-fake","max_tokens":2,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"one two three four five six seven eight nine"}]}`, "cached"},
+		{"tool_auto", `{"model":"claude-fake","max_tokens":100,` + tools + `,"messages":[{"role":"user","content":"weather?"}]}`, ""},
+		{"tool_forced", `{"model":"claude-fake","max_tokens":100,` + tools + `,"tool_choice":{"type":"tool","name":"noop"},"messages":[{"role":"user","content":"weather?"}]}`, ""},
+		{"tool_answered", `{"model":"claude-fake","max_tokens":4,` + tools + `,"messages":[{"role":"user","content":"weather?"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"noop","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"sunny and warm"}]}]}`, ""},
+		{"error_midstream", `{"model":"claude-fake","max_tokens":100,"messages":[{"role":"user","content":"x"}]}`, "error-midstream"},
+	}
 }
 
 func TestMessages(t *testing.T) {
-	for _, tt := range cases {
+	for _, tt := range cases() {
 		for _, stream := range []bool{false, true} {
 			name, body := tt.name, tt.body
 			if stream {

@@ -79,22 +79,22 @@ const tools = `"tools":[{"functionDeclarations":[{"name":"get_weather","paramete
 
 // cases are answered by generateContent, and streamed with alt=sse, each by a
 // fresh server.
-var cases = []struct {
-	name, body, behavior string
-}{
-	{"plain", `{"systemInstruction":{"parts":[{"text":"Be nice."}]},"contents":[{"role":"user","parts":[{"text":"hello there"}]}]}`, ""},
-	{"max_tokens_two_candidates", `{"contents":[{"parts":[{"text":"a b c"}]}],"generationConfig":{"maxOutputTokens":3,"candidateCount":2}}`, ""},
-	{"stop_sequence", `{"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"stopSequences":["zzz","tok2"]}}`, ""},
-	{"cached_thinking", `{"contents":[{"role":"user","parts":[{"text":"one two three four five six seven"}]}],"generationConfig":{"maxOutputTokens":2,"thinkingConfig":{"includeThoughts":true,"thinkingBudget":1024}}}`, "cached"},
-	{"tool_auto", `{"contents":[{"role":"user","parts":[{"text":"weather?"}]}],` + tools + `}`, ""},
-	{"tool_allowed", `{"contents":[{"role":"user","parts":[{"text":"weather?"}]}],` + tools + `,"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["noop"]}}}`, ""},
-	{"tool_answered", `{"contents":[{"role":"user","parts":[{"text":"weather?"}]},{"role":"model","parts":[{"functionCall":{"name":"noop","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":"noop","response":{"result":"ok"}}}]}],` + tools + `,"generationConfig":{"maxOutputTokens":4}}`, ""},
-	{"safety", `{"contents":[{"role":"user","parts":[{"text":"x"}]}]}`, "safety"},
-	{"error_midstream", `{"contents":[{"role":"user","parts":[{"text":"x"}]}]}`, "error-midstream"},
+func cases() []struct{ name, body, behavior string } {
+	return []struct{ name, body, behavior string }{
+		{"plain", `{"systemInstruction":{"parts":[{"text":"Be nice."}]},"contents":[{"role":"user","parts":[{"text":"hello there"}]}]}`, ""},
+		{"max_tokens_two_candidates", `{"contents":[{"parts":[{"text":"a b c"}]}],"generationConfig":{"maxOutputTokens":3,"candidateCount":2}}`, ""},
+		{"stop_sequence", `{"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"stopSequences":["zzz","tok2"]}}`, ""},
+		{"cached_thinking", `{"contents":[{"role":"user","parts":[{"text":"one two three four five six seven"}]}],"generationConfig":{"maxOutputTokens":2,"thinkingConfig":{"includeThoughts":true,"thinkingBudget":1024}}}`, "cached"},
+		{"tool_auto", `{"contents":[{"role":"user","parts":[{"text":"weather?"}]}],` + tools + `}`, ""},
+		{"tool_allowed", `{"contents":[{"role":"user","parts":[{"text":"weather?"}]}],` + tools + `,"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["noop"]}}}`, ""},
+		{"tool_answered", `{"contents":[{"role":"user","parts":[{"text":"weather?"}]},{"role":"model","parts":[{"functionCall":{"name":"noop","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":"noop","response":{"result":"ok"}}}]}],` + tools + `,"generationConfig":{"maxOutputTokens":4}}`, ""},
+		{"safety", `{"contents":[{"role":"user","parts":[{"text":"x"}]}]}`, "safety"},
+		{"error_midstream", `{"contents":[{"role":"user","parts":[{"text":"x"}]}]}`, "error-midstream"},
+	}
 }
 
 func TestGenerate(t *testing.T) {
-	for _, tt := range cases {
+	for _, tt := range cases() {
 		for _, method := range []string{"generateContent", "streamGenerateContent?alt=sse", "streamGenerateContent"} {
 			name := tt.name
 			switch method {

@@ -89,15 +89,18 @@ func miniGateway(t *testing.T) (*openai.Client, *anthropicfake.Server) {
 	return &c, fake
 }
 
-var weatherTool = openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
-	Name:        "get_weather",
-	Description: openai.String("Current weather of a city."),
-	Parameters: openai.FunctionParameters{
-		"type":       "object",
-		"properties": map[string]any{"city": map[string]any{"type": "string"}},
-		"required":   []string{"city"},
-	},
-})
+// weatherTool is the tool of the tool-call tests.
+func weatherTool() openai.ChatCompletionToolUnionParam {
+	return openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+		Name:        "get_weather",
+		Description: openai.String("Current weather of a city."),
+		Parameters: openai.FunctionParameters{
+			"type":       "object",
+			"properties": map[string]any{"city": map[string]any{"type": "string"}},
+			"required":   []string{"city"},
+		},
+	})
+}
 
 func TestEndToEndNonStreaming(t *testing.T) {
 	c, fake := miniGateway(t)
@@ -183,7 +186,7 @@ func TestEndToEndToolCall(t *testing.T) {
 	params := openai.ChatCompletionNewParams{
 		Model:    "claude-alias",
 		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather in Paris?")},
-		Tools:    []openai.ChatCompletionToolUnionParam{weatherTool},
+		Tools:    []openai.ChatCompletionToolUnionParam{weatherTool()},
 	}
 	// Streaming turn: the tool call arrives in pieces.
 	s := c.Chat.Completions.NewStreaming(ctx, params)
