@@ -2,6 +2,16 @@
 // runtime state (Endpoint), the per-model group of them (Pool), how one is chosen
 // (Selector), how a request to one is built (Provider), and the live registry of
 // models kept in memory so the hot path never reads the database.
+//
+// Router (routing.go) chooses the endpoint of each attempt of a request: the
+// model's strategy (selectors.go: weighted, least_inflight, latency, usage and
+// the default usage_latency) within priority groups, 1 the highest, a lower
+// group used only when no endpoint of a higher one is available; the
+// endpoint's circuit breaker and drain flag (health.go, per replica, exported
+// as metrics by Collector); its latency averages (latency.go); and its RPM/TPM
+// limits in fixed UTC-minute windows (limits.go, shared by every replica
+// through Redis in limits_redis.go). An endpoint's runtime state lives in its
+// State, shared by id across configuration reloads.
 package upstream
 
 import (

@@ -272,8 +272,12 @@ type Collector struct {
 }
 
 // NewCollector returns a collector over the endpoints list returns (for
-// example AllEndpoints of the registry's current snapshot); now is the clock.
+// example AllEndpoints of the registry's current snapshot); now is the clock
+// (nil: time.Now).
 func NewCollector(list func() []*Endpoint, now func() time.Time) *Collector {
+	if now == nil {
+		now = time.Now
+	}
 	labels := []string{"endpoint", "model"}
 	d := func(name, help string, extra ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, append(labels, extra...), nil)
