@@ -89,6 +89,10 @@ func (a *API) Register(mux *http.ServeMux) {
 		{"PATCH /admin/api/endpoints/{id}", a.patchEndpoint},
 		{"DELETE /admin/api/endpoints/{id}", a.deleteEndpoint},
 		{"GET /admin/api/audit", a.listAudit},
+		{"GET /admin/api/apps", a.listApps},
+		{"POST /admin/api/apps", a.createApp},
+		{"DELETE /admin/api/apps/{app_id}", a.deleteApp},
+		{"PATCH /admin/api/apps/{app_id}/toggle", a.toggleApp},
 	}
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, a.serve(rt.h))

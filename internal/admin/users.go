@@ -85,6 +85,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.publish(r, events.UserChanged, u.OID) // drops "not found" answers cached for delegation
 	a.audit(r, "user.create", "user", u.OID, nil, u)
 	return writeJSON(w, http.StatusCreated, u)
 }
