@@ -31,7 +31,7 @@ func benchPool(n int) *Pool {
 func BenchmarkSelect(b *testing.B) {
 	for _, n := range []int{2, 50} {
 		p := benchPool(n)
-		req := Request{Now: selNow, Tokens: 500}
+		req := Request{Now: selNow(), Tokens: 500}
 		for name, mk := range allSelectors() {
 			sel := mk(nil)
 			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
@@ -55,12 +55,12 @@ func BenchmarkRouterNext(b *testing.B) {
 			for _, e := range p.Endpoints {
 				e.Config.RPMLimit, e.Config.TPMLimit = 0, 0 // never refused, whatever b.N
 			}
-			r := NewRouter(RouterOptions{Clock: func() time.Time { return selNow }})
+			r := NewRouter(RouterOptions{Clock: func() time.Time { return selNow() }})
 			ctx := context.Background()
 			out := Outcome{Status: 200, TTFT: 100 * time.Millisecond, PerToken: 10 * time.Millisecond, Tokens: 500}
 			b.ReportAllocs()
 			for b.Loop() {
-				_, rel, err := r.Next(ctx, p, nil, Request{Now: selNow, Tokens: 500})
+				_, rel, err := r.Next(ctx, p, nil, Request{Now: selNow(), Tokens: 500})
 				if err != nil {
 					b.Fatal(err)
 				}

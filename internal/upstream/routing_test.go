@@ -69,7 +69,7 @@ func TestRouterNext(t *testing.T) {
 			refuse: map[int64]time.Duration{1: 30 * s, 2: 12 * s}, wantErr: ErrRateLimited, wantRA: 12 * s, admits: []int64{1, 2}},
 		{name: "refused and known at limit: the shortest of both",
 			specs:  []spec{{id: 1, prio: 1, weight: 1, rpmLim: 1, rpm: 1}, {id: 2, prio: 2, weight: 1}},
-			refuse: map[int64]time.Duration{2: 50 * s}, wantErr: ErrRateLimited, wantRA: untilNextWindow(selNow), admits: []int64{2}},
+			refuse: map[int64]time.Duration{2: 50 * s}, wantErr: ErrRateLimited, wantRA: untilNextWindow(selNow()), admits: []int64{2}},
 		{name: "refused and the rest cooling: rate limited",
 			specs:  []spec{{id: 1, prio: 1, weight: 1, cooling: time.Minute}, {id: 2, prio: 2, weight: 1}},
 			refuse: map[int64]time.Duration{2: 5 * s}, wantErr: ErrRateLimited, wantRA: 5 * s, admits: []int64{2}},
@@ -91,7 +91,7 @@ func TestRouterNext(t *testing.T) {
 			lim := &fakeLimiter{refuse: tc.refuse}
 			r := NewRouter(RouterOptions{Limiter: lim, Selection: SelectorOptions{Rand: keepFirst}})
 			tried := append(make([]*Endpoint, 0, 8), byID(p, tc.tried...)...) // spare capacity must stay untouched
-			e, release, err := r.Next(context.Background(), p, tried, Request{Now: selNow, Tokens: 10})
+			e, release, err := r.Next(context.Background(), p, tried, Request{Now: selNow(), Tokens: 10})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) || RetryAfter(err) != tc.wantRA || e != nil || release != nil {
 					t.Fatalf("got %v, %v (retry-after %v); want %v, %v", e, err, RetryAfter(err), tc.wantErr, tc.wantRA)
@@ -137,12 +137,12 @@ func TestRouterProbeRefusedByLimiter(t *testing.T) {
 	p := build([]spec{{id: 1, prio: 1, weight: 1, halfOpen: true}, {id: 2, prio: 2, weight: 1}})
 	lim := &fakeLimiter{refuse: map[int64]time.Duration{1: time.Second}}
 	r := NewRouter(RouterOptions{Limiter: lim})
-	e, rel, err := r.Next(context.Background(), p, nil, Request{Now: selNow})
+	e, rel, err := r.Next(context.Background(), p, nil, Request{Now: selNow()})
 	if err != nil || e.ID() != 2 {
 		t.Fatalf("got %v %v", e, err)
 	}
 	rel(Outcome{})
-	if ok, probe := p.Endpoints[0].Health().Allow(selNow); !ok || !probe {
+	if ok, probe := p.Endpoints[0].Health().Allow(selNow()); !ok || !probe {
 		t.Fatal("the probe slot was not given back")
 	}
 }
@@ -160,7 +160,7 @@ func TestRouterLimiterError(t *testing.T) {
 				reported = append(reported, e.ID())
 			}
 		}})
-	e, rel, err := r.Next(context.Background(), p, nil, Request{Now: selNow})
+	e, rel, err := r.Next(context.Background(), p, nil, Request{Now: selNow()})
 	if err != nil || e.ID() != 2 || len(reported) != 2 {
 		t.Fatalf("got %v %v, reported %v", e, err, reported)
 	}
@@ -198,17 +198,17 @@ func TestRouterRelease(t *testing.T) {
 			p := build([]spec{{id: 1, prio: 1, weight: 1}})
 			e := p.Endpoints[0]
 			for range tc.prior {
-				e.Health().Failure(selNow, false, 0, BreakerPolicy{})
+				e.Health().Failure(selNow(), false, 0, BreakerPolicy{})
 			}
 			lim := &fakeLimiter{}
-			r := NewRouter(RouterOptions{Limiter: lim, Clock: func() time.Time { return selNow }})
-			got, rel, err := r.Next(context.Background(), p, nil, Request{Now: selNow, Tokens: 100})
+			r := NewRouter(RouterOptions{Limiter: lim, Clock: func() time.Time { return selNow() }})
+			got, rel, err := r.Next(context.Background(), p, nil, Request{Now: selNow(), Tokens: 100})
 			if err != nil || got != e {
 				t.Fatal(got, err)
 			}
 			rel(tc.o)
 			rel(Outcome{Err: ErrConnect}) // a second release is ignored
-			state, _ := e.Health().State(selNow)
+			state, _ := e.Health().State(selNow())
 			ttft, _, _ := e.Latency().Values()
 			_, failed := e.Stats()
 			if state != tc.state || e.Health().ConsecutiveFailures() != tc.consecutive || ttft != tc.ttft ||
@@ -291,14 +291,14 @@ func TestRouterRecovery(t *testing.T) {
 // one finishes and is recorded.
 func TestRouterDrain(t *testing.T) {
 	p := build([]spec{{id: 1, prio: 1, weight: 1}, {id: 2, prio: 1, weight: 1, inflight: 3}})
-	r := NewRouter(RouterOptions{Selection: SelectorOptions{Rand: keepFirst}, Clock: func() time.Time { return selNow }})
-	e, rel, _ := r.Next(context.Background(), p, nil, Request{Now: selNow})
+	r := NewRouter(RouterOptions{Selection: SelectorOptions{Rand: keepFirst}, Clock: func() time.Time { return selNow() }})
+	e, rel, _ := r.Next(context.Background(), p, nil, Request{Now: selNow()})
 	if e.ID() != 1 {
 		t.Fatal(e.ID())
 	}
 	e.Health().SetDraining(true)
 	for range 3 {
-		if e2, rel2, _ := r.Next(context.Background(), p, nil, Request{Now: selNow}); e2.ID() != 2 {
+		if e2, rel2, _ := r.Next(context.Background(), p, nil, Request{Now: selNow()}); e2.ID() != 2 {
 			t.Fatal("drained endpoint chosen")
 		} else {
 			rel2(Outcome{})
@@ -346,7 +346,7 @@ func TestRouterTwoReplicasRedis(t *testing.T) {
 			for _, rp := range replicas {
 				rp.p.Model.Routing = RoutingUsage
 			}
-			now := selNow // 45s left in the window
+			now := selNow() // 45s left in the window
 			var mu sync.Mutex
 			got := map[int64]int{}
 			limited := 0
@@ -437,7 +437,7 @@ func TestOutcomeRetryable(t *testing.T) {
 }
 
 func TestRouterNilPool(t *testing.T) {
-	if _, _, err := NewRouter(RouterOptions{}).Next(context.Background(), nil, nil, Request{Now: selNow}); !errors.Is(err, ErrNoEndpoint) {
+	if _, _, err := NewRouter(RouterOptions{}).Next(context.Background(), nil, nil, Request{Now: selNow()}); !errors.Is(err, ErrNoEndpoint) {
 		t.Fatal(err)
 	}
 }

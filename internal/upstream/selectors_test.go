@@ -23,7 +23,8 @@ type spec struct {
 	draining       bool
 }
 
-var selNow = time.Date(2026, 3, 1, 12, 0, 15, 0, time.UTC)
+// selNow is the clock of the selection tests: 45s before the end of a minute.
+func selNow() time.Time { return time.Date(2026, 3, 1, 12, 0, 15, 0, time.UTC) }
 
 func build(specs []spec) *Pool {
 	p := &Pool{}
@@ -32,19 +33,19 @@ func build(specs []spec) *Pool {
 		e.Config.Priority, e.Config.Weight = s.prio, s.weight
 		e.state.inflight.Store(s.inflight)
 		if s.ttft > 0 || s.perTok > 0 {
-			e.state.latency.Observe(selNow.Add(-s.age), s.ttft, s.perTok)
+			e.state.latency.Observe(selNow().Add(-s.age), s.ttft, s.perTok)
 		}
 		if s.rpm > 0 || s.tpm > 0 {
-			e.state.usage.set(minute(selNow), s.rpm, s.tpm)
+			e.state.usage.set(minute(selNow()), s.rpm, s.tpm)
 		}
 		h := &e.state.health
 		switch {
 		case s.cooling > 0:
-			h.Failure(selNow, false, s.cooling, BreakerPolicy{})
+			h.Failure(selNow(), false, s.cooling, BreakerPolicy{})
 		case s.probing || s.halfOpen:
-			h.Failure(selNow.Add(-time.Hour), false, time.Second, BreakerPolicy{})
+			h.Failure(selNow().Add(-time.Hour), false, time.Second, BreakerPolicy{})
 			if s.probing {
-				h.Allow(selNow)
+				h.Allow(selNow())
 			}
 		}
 		h.SetDraining(s.draining)
@@ -73,7 +74,7 @@ type selCase struct {
 	name    string
 	specs   []spec
 	tried   []int64
-	req     Request // Now is set to selNow
+	req     Request // Now is set to selNow()
 	rnd     func(int) int
 	want    int64 // endpoint id; 0 when an error is expected
 	wantErr error // ErrRateLimited or ErrNoEndpoint
@@ -86,7 +87,7 @@ func runSelCases(t *testing.T, mk func(rnd func(int) int) RequestSelector, cases
 		t.Run(tc.name, func(t *testing.T) {
 			p := build(tc.specs)
 			req := tc.req
-			req.Now = selNow
+			req.Now = selNow()
 			rnd := tc.rnd
 			if rnd == nil {
 				rnd = keepFirst
@@ -124,7 +125,7 @@ func allSelectors() map[string]func(rnd func(int) int) RequestSelector {
 // groups, and what makes an endpoint unavailable — and the two errors.
 func TestSelectorsAvailability(t *testing.T) {
 	s := time.Second
-	ra := untilNextWindow(selNow) // 45s
+	ra := untilNextWindow(selNow()) // 45s
 	cases := []selCase{
 		{name: "single endpoint", specs: []spec{{id: 1, prio: 1, weight: 1}}, want: 1},
 		{name: "higher priority wins even when busier and slower",
@@ -214,7 +215,7 @@ func TestLowestLatencyChoose(t *testing.T) {
 	})
 	// A negative StaleAfter trusts old measurements.
 	p := build([]spec{{id: 1, prio: 1, weight: 1, ttft: ms}, {id: 2, prio: 1, weight: 1, ttft: time.Second, age: time.Hour}})
-	if e, _ := (LowestLatency{StaleAfter: -1}).Choose(p, nil, Request{Now: selNow}); e.ID() != 1 {
+	if e, _ := (LowestLatency{StaleAfter: -1}).Choose(p, nil, Request{Now: selNow()}); e.ID() != 1 {
 		t.Fatalf("never-stale picked %d", e.ID())
 	}
 }
@@ -252,7 +253,7 @@ func TestUsageLatencyChoose(t *testing.T) {
 	})
 	// A custom threshold: 50% headroom required.
 	p := build([]spec{{id: 1, prio: 1, weight: 1, ttft: 100 * ms, rpmLim: 10, rpm: 6}, {id: 2, prio: 1, weight: 1, ttft: 200 * ms}})
-	if e, _ := (UsageLatency{NearLimit: 0.5}).Choose(p, nil, Request{Now: selNow}); e.ID() != 2 {
+	if e, _ := (UsageLatency{NearLimit: 0.5}).Choose(p, nil, Request{Now: selNow()}); e.ID() != 2 {
 		t.Fatalf("NearLimit 0.5 picked %d", e.ID())
 	}
 }
@@ -266,7 +267,7 @@ func TestTieBreakFollowsWeights(t *testing.T) {
 	const n = 40000
 	heavy := 0
 	for range n {
-		e, _ := sel.Choose(p, nil, Request{Now: selNow})
+		e, _ := sel.Choose(p, nil, Request{Now: selNow()})
 		if e.ID() == 2 {
 			heavy++
 		}
@@ -325,7 +326,7 @@ func TestRoutingNames(t *testing.T) {
 // selector's clock for health and limits.
 func TestSelectUsesClock(t *testing.T) {
 	p := build([]spec{{id: 1, prio: 1, weight: 1, cooling: 10 * time.Second}, {id: 2, prio: 2, weight: 1}})
-	later := func() time.Time { return selNow.Add(11 * time.Second) }
+	later := func() time.Time { return selNow().Add(11 * time.Second) }
 	for name, s := range map[string]Selector{
 		"weighted": Weighted{Now: later}, "least_inflight": LeastInflight{Now: later}, "latency": LowestLatency{Now: later},
 		"usage": UsageBased{Now: later}, "usage_latency": UsageLatency{Now: later},
