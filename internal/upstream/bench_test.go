@@ -55,7 +55,7 @@ func BenchmarkRouterNext(b *testing.B) {
 			for _, e := range p.Endpoints {
 				e.Config.RPMLimit, e.Config.TPMLimit = 0, 0 // never refused, whatever b.N
 			}
-			r := NewRouter(RouterOptions{Clock: func() time.Time { return selNow() }})
+			r := NewRouter(RouterOptions{Clock: selNow})
 			ctx := context.Background()
 			out := Outcome{Status: 200, TTFT: 100 * time.Millisecond, PerToken: 10 * time.Millisecond, Tokens: 500}
 			b.ReportAllocs()

@@ -201,7 +201,7 @@ func TestRouterRelease(t *testing.T) {
 				e.Health().Failure(selNow(), false, 0, BreakerPolicy{})
 			}
 			lim := &fakeLimiter{}
-			r := NewRouter(RouterOptions{Limiter: lim, Clock: func() time.Time { return selNow() }})
+			r := NewRouter(RouterOptions{Limiter: lim, Clock: selNow})
 			got, rel, err := r.Next(context.Background(), p, nil, Request{Now: selNow(), Tokens: 100})
 			if err != nil || got != e {
 				t.Fatal(got, err)
@@ -291,7 +291,7 @@ func TestRouterRecovery(t *testing.T) {
 // one finishes and is recorded.
 func TestRouterDrain(t *testing.T) {
 	p := build([]spec{{id: 1, prio: 1, weight: 1}, {id: 2, prio: 1, weight: 1, inflight: 3}})
-	r := NewRouter(RouterOptions{Selection: SelectorOptions{Rand: keepFirst}, Clock: func() time.Time { return selNow() }})
+	r := NewRouter(RouterOptions{Selection: SelectorOptions{Rand: keepFirst}, Clock: selNow})
 	e, rel, _ := r.Next(context.Background(), p, nil, Request{Now: selNow()})
 	if e.ID() != 1 {
 		t.Fatal(e.ID())
