@@ -347,6 +347,8 @@ type Store interface {
 	Apps
 	Audit
 	Usage
+	Budgets
+	KillSwitches
 	Billing
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error
