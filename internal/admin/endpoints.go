@@ -86,11 +86,18 @@ func (b *endpointBody) apply(e *store.Endpoint) {
 // normalizeEndpoint applies defaults to e (whose Model is set) and validates it.
 func normalizeEndpoint(e *store.Endpoint) error {
 	switch e.Provider {
-	case store.ProviderOpenAI, store.ProviderOpenAICompatible, store.ProviderAzure, store.ProviderFake:
+	case store.ProviderOpenAI, store.ProviderOpenAICompatible, store.ProviderAzure, store.ProviderFake,
+		store.ProviderAnthropic, store.ProviderGemini:
 	case "":
 		return apierror.InvalidRequest("provider", "Missing required parameter: 'provider'.")
 	default:
-		return apierror.InvalidRequest("provider", "'provider' must be one of \"openai\", \"openai_compatible\", \"azure\", \"fake\".")
+		return apierror.InvalidRequest("provider", "'provider' must be one of \"openai\", \"openai_compatible\", \"azure\", \"anthropic\", \"gemini\", \"fake\".")
+	}
+	if e.BaseURL == "" && e.Provider == store.ProviderAnthropic {
+		e.BaseURL = "https://api.anthropic.com"
+	}
+	if e.BaseURL == "" && e.Provider == store.ProviderGemini {
+		e.BaseURL = "https://generativelanguage.googleapis.com"
 	}
 	if e.BaseURL == "" && e.Provider == store.ProviderOpenAI {
 		e.BaseURL = defaultOpenAIBaseURL

@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"github.com/antigravity/gateway/internal/upstream"
 	"net/http"
 	"reflect"
 	"strings"
@@ -155,7 +156,10 @@ func validModel(m store.Model) error {
 	case m.MaxOutputTokens <= 0 || m.MaxOutputTokens > m.ContextWindow:
 		return apierror.InvalidRequest("max_output_tokens", "'max_output_tokens' must be positive and at most 'context_window'.")
 	}
-	return validText("routing", m.Routing, maxRoutingLen)
+	if err := upstream.ValidRouting(m.Routing); err != nil {
+		return apierror.InvalidRequest("routing", "Invalid 'routing': "+err.Error()+".")
+	}
+	return nil
 }
 
 func (a *API) listModels(w http.ResponseWriter, r *http.Request) error {

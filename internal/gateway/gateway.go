@@ -21,6 +21,7 @@ import (
 	"github.com/antigravity/gateway/internal/admin"
 	"github.com/antigravity/gateway/internal/auth"
 	"github.com/antigravity/gateway/internal/config"
+	"github.com/antigravity/gateway/internal/delegation"
 	"github.com/antigravity/gateway/internal/events"
 	"github.com/antigravity/gateway/internal/fakeprovider"
 	"github.com/antigravity/gateway/internal/metrics"
@@ -109,6 +110,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 	if err := g.Registry.Reload(ctx); err != nil {
 		return nil, err
 	}
+	g.Metrics.Registry.MustRegister(upstream.NewCollector(func() []*upstream.Endpoint {
+		return upstream.AllEndpoints(g.Registry.Snapshot())
+	}, o.Now))
 	g.Recorder = usage.NewRecorder(g.Store, usage.RecorderOptions{
 		BatchSize:     cfg.UsageBatchSize,
 		FlushInterval: cfg.UsageFlushInterval,
@@ -123,10 +127,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		},
 	})
 
+	dir, err := delegation.NewCachedDirectory(g.Store, g.Bus, delegation.CacheOptions{})
+	if err != nil {
+		return nil, err
+	}
 	api := proxy.New(proxy.Deps{
 		Auth:            g.Auth,
+		Delegation:      delegation.NewResolver(dir, cfg.SharedSecret),
 		Pools:           g.Registry,
-		Selector:        upstream.Weighted{},
+		Router:          g.newRouter(),
 		Client:          newUpstreamClient(cfg),
 		Usage:           g.Recorder,
 		Tokens:          tokens.NewCounter(),
@@ -334,4 +343,23 @@ func newUpstreamClient(cfg *config.Config) *http.Client {
 	tr.ResponseHeaderTimeout = cfg.UpstreamHeaderTimeout
 	tr.DisableCompression = true
 	return &http.Client{Transport: tr}
+}
+
+// newRouter builds the endpoint router: limits shared through Redis in
+// production mode, in-process otherwise.
+func (g *Gateway) newRouter() *upstream.Router {
+	var lim upstream.Limiter = upstream.LocalLimiter{}
+	if g.Redis != nil {
+		lim = upstream.NewRedisLimiter(g.Redis, "gw")
+	}
+	return upstream.NewRouter(upstream.RouterOptions{
+		Limiter: lim,
+		Clock:   g.now,
+		OnLimiterError: func(e *upstream.Endpoint, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			g.log.Warn("endpoint limits: Redis failed; counting per replica", "endpoint", e.Label, "err", err)
+		},
+	})
 }

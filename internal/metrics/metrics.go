@@ -21,6 +21,7 @@ type Metrics struct {
 	CostNanos       *prometheus.CounterVec   // model
 	UpstreamErrors  *prometheus.CounterVec   // endpoint, code
 	UpstreamLatency *prometheus.HistogramVec // endpoint
+	Attempts        *prometheus.CounterVec   // endpoint, result (ok, failover, error)
 	Inflight        prometheus.Gauge
 	UsagePending    prometheus.Gauge
 	UsageFlushes    *prometheus.CounterVec // result
@@ -59,6 +60,9 @@ func New() *Metrics {
 			Name: "gateway_upstream_response_seconds", Help: "Time until the upstream's response headers, by endpoint.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"endpoint"}),
+		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_attempts_total", Help: "Upstream attempts, by endpoint and result (ok, failover, error).",
+		}, []string{"endpoint", "result"}),
 		Inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_inflight_requests", Help: "Requests being proxied now.",
 		}),
@@ -73,7 +77,7 @@ func New() *Metrics {
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.TTFT, m.Tokens, m.CostNanos, m.UpstreamErrors,
-		m.UpstreamLatency, m.Inflight, m.UsagePending, m.UsageFlushes, m.UsageRows} {
+		m.UpstreamLatency, m.Attempts, m.Inflight, m.UsagePending, m.UsageFlushes, m.UsageRows} {
 		f(c)
 	}
 	return m

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/antigravity/gateway/internal/apierror"
-	"github.com/antigravity/gateway/internal/auth"
 	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/store"
 	"github.com/antigravity/gateway/internal/upstream"
@@ -45,6 +45,9 @@ type call struct {
 	req     *request
 	pool    *upstream.Pool
 	sc      *reqscope.Scope
+	// promptEstimate is the prompt size known before the call (a count or an
+	// upper bound), for limits and local fallbacks.
+	promptEstimate int64
 
 	ep       *upstream.Endpoint
 	attempts int
@@ -53,18 +56,22 @@ type call struct {
 	tokens   usage.Tokens
 	ttft     time.Duration
 	recorded bool
+	// onRecord, when set, runs with the final row before it is queued (budget
+	// settlement).
+	onRecord func(rec *store.UsageRecord)
 }
 
-func (h *Handler) newCall(r *http.Request, op upstream.Operation, p *auth.Principal, req *request, pool *upstream.Pool) *call {
-	sc := reqscope.From(r.Context())
-	keyID := p.KeyID
-	return &call{
-		h: h, op: op, start: sc.Start, req: req, pool: pool, sc: sc,
-		subject: Subject{UserOID: p.UserOID, KeyID: &keyID, Method: "key"},
-	}
+// attempt is the result of one upstream attempt.
+type attempt struct {
+	outcome upstream.Outcome
+	err     *apierror.Error // nil: answered the client
+	// retry: the failure allows trying another endpoint (nothing reached the
+	// client and the upstream failed in a retryable way).
+	retry bool
 }
 
-// serve proxies the call and records its usage on every path.
+// serve proxies the call, failing over between endpoints, and records its usage
+// on every path.
 func (c *call) serve(w http.ResponseWriter, r *http.Request) (err error) {
 	if c.start.IsZero() {
 		c.start = c.h.d.Now()
@@ -77,81 +84,159 @@ func (c *call) serve(w http.ResponseWriter, r *http.Request) (err error) {
 		}
 		c.record()
 	}()
-
-	ep, selErr := c.h.d.Selector.Select(c.pool, nil)
-	if selErr != nil {
-		e := apierror.Unavailable("no_available_endpoint", "No upstream endpoint is available for model '"+c.pool.Model.Name+"'.")
-		return c.fail(e)
-	}
-	c.ep, c.attempts = ep, 1
-	c.sc.Endpoint, c.sc.Attempts = ep.Label, 1
-
-	if up := ep.Config.UpstreamModel; up != "" && up != c.req.Model {
-		c.req.set("model", quote(up))
-	}
-	c.req.forceUsage()
-	body, err := c.req.body()
-	if err != nil {
-		return c.fail(apierror.Internal(err))
-	}
-
-	ctx, cancel := context.WithTimeoutCause(r.Context(), c.h.d.UpstreamTimeout, errUpstreamTimeout)
-	defer cancel()
-	release := ep.Acquire()
-	failed := true
-	defer func() { release(failed) }()
 	if m := c.h.d.Metrics; m != nil {
 		m.Inflight.Inc()
 		defer m.Inflight.Dec()
 	}
 
-	upReq, err := upstream.NewRequest(ctx, ep, c.op, body)
+	var tried []*upstream.Endpoint
+	var last *apierror.Error
+	for {
+		now := c.h.d.Now()
+		ep, release, selErr := c.h.router.Next(r.Context(), c.pool, tried, upstream.Request{
+			Now: now, Tokens: c.promptEstimate + c.req.MaxOutput, OutputTokens: c.req.MaxOutput,
+		})
+		if selErr != nil {
+			if last != nil { // every endpoint failed: answer the last upstream error
+				return c.fail(last)
+			}
+			return c.fail(selectionError(c.pool.Model.Name, selErr))
+		}
+		tried = append(tried, ep)
+		c.ep = ep
+		c.attempts++
+		c.sc.Endpoint, c.sc.Attempts = ep.Label, c.attempts
+
+		a := c.try(r.Context(), w, ep)
+		release(a.outcome)
+		if m := c.h.d.Metrics; m != nil {
+			m.Attempts.WithLabelValues(ep.Label, attemptResult(a)).Inc()
+		}
+		if a.err == nil {
+			return nil
+		}
+		if a.retry && c.attempts < c.h.d.MaxAttempts && c.h.d.Now().Sub(c.start) < c.h.d.FailoverBudget && r.Context().Err() == nil {
+			last = a.err
+			continue
+		}
+		return c.fail(a.err)
+	}
+}
+
+func attemptResult(a attempt) string {
+	switch {
+	case a.err == nil:
+		return "ok"
+	case a.retry:
+		return "failover"
+	}
+	return "error"
+}
+
+// selectionError maps a routing refusal to the caller's error.
+func selectionError(model string, err error) *apierror.Error {
+	if errors.Is(err, upstream.ErrRateLimited) {
+		e := apierror.Upstream(http.StatusTooManyRequests, "rate_limit_exceeded",
+			"Every endpoint of model '"+model+"' is at its rate limit; retry after the indicated time.", true)
+		e.Type = "rate_limit_error"
+		e.RetryAfterMs = max(upstream.RetryAfter(err).Milliseconds(), 1)
+		return e
+	}
+	e := apierror.Unavailable("no_available_endpoint", "No upstream endpoint of model '"+model+"' is available right now.")
+	e.RetryAfterMs = upstream.RetryAfter(err).Milliseconds()
+	return e
+}
+
+// try makes one attempt on endpoint e.
+func (c *call) try(clientCtx context.Context, w http.ResponseWriter, e *upstream.Endpoint) attempt {
+	ad := adapterFor(e.Config.Provider)
+	if ad.response == nil && ad.build != nil { // OpenAI family: the body names the upstream model
+		up := e.Config.UpstreamModel
+		if up == "" {
+			up = c.req.Model
+		}
+		c.req.set("model", quote(up))
+	}
+	c.req.forceUsage()
+	body, err := c.req.body()
 	if err != nil {
-		return c.fail(apierror.Internal(err))
+		return attempt{err: apierror.Internal(err)}
+	}
+	ctx, cancel := context.WithTimeoutCause(clientCtx, c.h.d.UpstreamTimeout, errUpstreamTimeout)
+	defer cancel()
+	upReq, err := ad.build(ctx, e, c.op, body)
+	if err != nil {
+		var ae *apierror.Error
+		if errors.As(err, &ae) {
+			return attempt{err: ae, outcome: upstream.Outcome{Err: upstream.ErrCanceled}}
+		}
+		return attempt{err: apierror.Internal(err), outcome: upstream.Outcome{Err: upstream.ErrCanceled}}
 	}
 	sent := c.h.d.Now()
 	resp, err := c.h.d.Client.Do(upReq)
 	if err != nil {
-		return c.fail(c.transportError(r.Context(), ctx, err))
+		ae, kind := c.transportError(clientCtx, ctx, err)
+		return attempt{err: ae, outcome: upstream.Outcome{Err: kind}, retry: kind != upstream.ErrCanceled}
 	}
 	defer resp.Body.Close()
 	if m := c.h.d.Metrics; m != nil {
-		m.UpstreamLatency.WithLabelValues(ep.Label).Observe(c.h.d.Now().Sub(sent).Seconds())
+		m.UpstreamLatency.WithLabelValues(e.Label).Observe(c.h.d.Now().Sub(sent).Seconds())
 	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return c.fail(upstreamHTTPError(resp, b))
+		if ad.errBody != nil {
+			b = ad.errBody(resp.StatusCode, b)
+		}
+		out := upstream.Outcome{Err: upstream.ErrStatus, Status: resp.StatusCode, RetryAfter: upstream.ParseRetryAfter(resp.Header, c.h.d.Now())}
+		return attempt{err: upstreamHTTPError(resp, b), outcome: out, retry: upstream.RetryableStatus(resp.StatusCode)}
 	}
-	if c.req.Stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		failed = c.stream(ctx, w, resp)
-		return nil
+	var rd io.Reader = resp.Body
+	isStream := c.req.Stream && (ad.stream != nil || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream"))
+	if isStream {
+		if ad.stream != nil {
+			tr := ad.stream(resp.Body, c.req.Model)
+			defer tr.Close()
+			rd = tr
+		}
+		return c.stream(ctx, clientCtx, w, rd, sent)
 	}
-	failed = false
-	return c.whole(r.Context(), ctx, w, resp)
+	return c.whole(clientCtx, ctx, w, resp, ad, sent)
 }
 
 // transportError classifies a failed upstream round trip.
-func (c *call) transportError(clientCtx, ctx context.Context, err error) *apierror.Error {
+func (c *call) transportError(clientCtx, ctx context.Context, err error) (*apierror.Error, upstream.ErrKind) {
+	var ne net.Error
 	switch {
 	case clientCtx.Err() != nil:
 		// The upstream may have received the prompt: bill it, counted locally.
 		c.tokens.Prompt = c.localPromptTokens()
 		return &apierror.Error{Status: StatusClientClosed, Type: "invalid_request_error", Code: "client_closed_request",
-			Message: "The client closed the request."}
-	case errors.Is(context.Cause(ctx), errUpstreamTimeout):
+			Message: "The client closed the request."}, upstream.ErrCanceled
+	case errors.Is(context.Cause(ctx), errUpstreamTimeout) || (errors.As(err, &ne) && ne.Timeout()):
 		return &apierror.Error{Status: http.StatusGatewayTimeout, Type: "upstream_error", Code: "upstream_timeout",
-			Message: "The upstream provider did not answer in time.", Retryable: true, Cause: err}
+			Message: "The upstream provider did not answer in time.", Retryable: true, Cause: err}, upstream.ErrTimeout
 	default:
 		return &apierror.Error{Status: http.StatusBadGateway, Type: "upstream_error", Code: "upstream_unreachable",
-			Message: "The upstream provider could not be reached.", Retryable: true, Cause: err}
+			Message: "The upstream provider could not be reached.", Retryable: true, Cause: err}, upstream.ErrConnect
 	}
 }
 
 // whole relays a non-streaming response.
-func (c *call) whole(clientCtx, ctx context.Context, w http.ResponseWriter, resp *http.Response) error {
+func (c *call) whole(clientCtx, ctx context.Context, w http.ResponseWriter, resp *http.Response, ad adapter, sent time.Time) attempt {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
 	if err != nil {
-		return c.fail(c.transportError(clientCtx, ctx, err))
+		ae, kind := c.transportError(clientCtx, ctx, err)
+		return attempt{err: ae, outcome: upstream.Outcome{Err: kind}, retry: kind != upstream.ErrCanceled}
+	}
+	ttft := c.h.d.Now().Sub(sent)
+	contentType := resp.Header.Get("Content-Type")
+	if ad.response != nil {
+		raw := c.req.raw
+		if b, err = ad.response(b, c.req.Model, c.op, raw); err != nil {
+			e := apierror.Upstream(http.StatusBadGateway, "upstream_bad_response", "The provider's answer could not be translated: "+err.Error(), true)
+			return attempt{err: e, outcome: upstream.Outcome{Err: upstream.ErrStatus, Status: http.StatusBadGateway}, retry: true}
+		}
+		contentType = "application/json"
 	}
 	var parsed struct {
 		Usage   *upstreamUsage `json:"usage"`
@@ -172,28 +257,28 @@ func (c *call) whole(clientCtx, ctx context.Context, w http.ResponseWriter, resp
 		}
 		c.tokens.Completion = c.localTokens(parts)
 	}
-	h := w.Header()
-	h.Set("Content-Type", resp.Header.Get("Content-Type"))
-	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
+	if contentType == "" {
+		contentType = "application/json"
 	}
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(resp.StatusCode)
+	c.status = resp.StatusCode
 	if _, err := w.Write(b); err != nil {
 		c.status, c.errCode = StatusClientClosed, "client_closed_request"
-		return nil
 	}
-	c.status = resp.StatusCode
-	return nil
+	return attempt{outcome: upstream.Outcome{Status: resp.StatusCode, TTFT: ttft, Tokens: c.tokens.Prompt + c.tokens.Completion}}
 }
 
-// stream relays a streaming response; it reports whether the upstream failed.
-func (c *call) stream(ctx context.Context, w http.ResponseWriter, resp *http.Response) (upstreamFailed bool) {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	res := relay(ctx, w, resp.Body, c.req.IncludeUsage, c.start, c.h.d.Now)
+// stream relays a streaming response.
+func (c *call) stream(ctx, clientCtx context.Context, w http.ResponseWriter, body io.Reader, sent time.Time) attempt {
+	begin := func() {
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+	}
+	res := relay(ctx, w, body, c.req.IncludeUsage, sent, c.h.d.Now, begin)
 	c.ttft = res.firstEvent
 	if res.usage != nil {
 		c.tokens = tokensOf(res.usage)
@@ -202,20 +287,30 @@ func (c *call) stream(ctx context.Context, w http.ResponseWriter, resp *http.Res
 		c.tokens.Prompt = c.localPromptTokens()
 		c.tokens.Completion = c.localTokens(streamedText(res.content))
 	}
+	out := upstream.Outcome{Status: http.StatusOK, TTFT: res.firstEvent, Tokens: c.tokens.Prompt + c.tokens.Completion}
+	if c.tokens.Completion > 1 && res.lastEvent > res.firstEvent {
+		out.PerToken = (res.lastEvent - res.firstEvent) / time.Duration(c.tokens.Completion-1)
+	}
 	switch {
+	case res.clientGone && errors.Is(context.Cause(ctx), errUpstreamTimeout):
+		c.status, c.errCode = http.StatusGatewayTimeout, "upstream_timeout"
+		out.Err = upstream.ErrTimeout
+		if !res.wrote {
+			return attempt{err: apierror.Upstream(http.StatusGatewayTimeout, "upstream_timeout", "The upstream provider did not answer in time.", true), outcome: out, retry: true}
+		}
 	case res.clientGone:
 		c.status, c.errCode = StatusClientClosed, "client_closed_request"
-		if errors.Is(context.Cause(ctx), errUpstreamTimeout) {
-			c.status, c.errCode = http.StatusGatewayTimeout, "upstream_timeout"
-			return true
-		}
+		out.Err = upstream.ErrCanceled
 	case res.failure != nil:
 		c.status, c.errCode = res.failure.Status, res.failure.Code
-		return true
+		out.Err, out.Status = upstream.ErrStatus, http.StatusBadGateway
+		if !res.wrote { // nothing reached the client: fail over or answer a plain error
+			return attempt{err: res.failure, outcome: out, retry: true}
+		}
 	default:
 		c.status = http.StatusOK
 	}
-	return false
+	return attempt{outcome: out}
 }
 
 // fail notes the error for the usage row and returns it for rendering.
@@ -289,6 +384,9 @@ func (c *call) record() {
 	if c.ep != nil {
 		id := c.ep.ID()
 		rec.EndpointID = &id
+	}
+	if c.onRecord != nil {
+		c.onRecord(&rec)
 	}
 	c.sc.Status, c.sc.ErrorCode = c.status, c.errCode
 	c.sc.Tokens = c.tokens.Prompt + c.tokens.Completion

@@ -12,10 +12,13 @@ import (
 
 	"github.com/antigravity/gateway/internal/apierror"
 	"github.com/antigravity/gateway/internal/auth"
+	"github.com/antigravity/gateway/internal/delegation"
 	"github.com/antigravity/gateway/internal/metrics"
 	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/tokens"
 	"github.com/antigravity/gateway/internal/upstream"
+	"github.com/antigravity/gateway/internal/validate"
 )
 
 // Authenticator verifies API keys.
@@ -28,9 +31,16 @@ type UsageSink interface {
 	Record(rec store.UsageRecord)
 }
 
-// TokenCounter counts tokens offline, for requests that end without upstream usage.
+// TokenCounter counts tokens offline: prompts for context validation, and
+// text for requests that end without upstream usage.
 type TokenCounter interface {
+	validate.PromptCounter
 	Text(model, text string) int
+}
+
+// Delegator decides who is billed (API-key owner or a delegated end user).
+type Delegator interface {
+	Resolve(ctx context.Context, in delegation.Input) (delegation.Result, error)
 }
 
 // Pools gives the current pool of a model.
@@ -41,9 +51,14 @@ type Pools interface {
 
 // Deps are the handler's collaborators.
 type Deps struct {
-	Auth            Authenticator
-	Pools           Pools
-	Selector        upstream.Selector
+	Auth Authenticator
+	// Delegation resolves delegated billing; nil: the key's owner is billed and
+	// the shared-secret route is off.
+	Delegation Delegator
+	Pools      Pools
+	// Router picks the endpoint of each attempt; nil: a router with in-process
+	// limits.
+	Router          *upstream.Router
 	Client          *http.Client
 	Usage           UsageSink
 	Tokens          TokenCounter
@@ -52,11 +67,16 @@ type Deps struct {
 	Log             *slog.Logger
 	MaxBodyBytes    int64
 	UpstreamTimeout time.Duration
+	// MaxAttempts bounds the endpoints tried for one request (default 3);
+	// FailoverBudget bounds the time after which no new attempt starts (30s).
+	MaxAttempts    int
+	FailoverBudget time.Duration
 }
 
 // Handler serves /v1/chat/completions, /v1/embeddings and /v1/models.
 type Handler struct {
-	d Deps
+	d      Deps
+	router *upstream.Router
 }
 
 // New returns a Handler.
@@ -67,13 +87,22 @@ func New(d Deps) *Handler {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	if d.Selector == nil {
-		d.Selector = upstream.Weighted{}
+	if d.Tokens == nil {
+		d.Tokens = tokens.NewCounter()
+	}
+	if d.Router == nil {
+		d.Router = upstream.NewRouter(upstream.RouterOptions{Clock: d.Now})
 	}
 	if d.UpstreamTimeout <= 0 {
 		d.UpstreamTimeout = 10 * time.Minute
 	}
-	return &Handler{d: d}
+	if d.MaxAttempts <= 0 {
+		d.MaxAttempts = 3
+	}
+	if d.FailoverBudget <= 0 {
+		d.FailoverBudget = 30 * time.Second
+	}
+	return &Handler{d: d, router: d.Router}
 }
 
 // Register adds the API routes, with and without the /v1 prefix (Dify drops it

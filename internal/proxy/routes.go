@@ -5,58 +5,115 @@ import (
 	"net/http"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/auth"
+	"github.com/antigravity/gateway/internal/delegation"
 	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/upstream"
+	"github.com/antigravity/gateway/internal/validate"
 )
 
-// chat serves POST /v1/chat/completions.
-func (h *Handler) chat(w http.ResponseWriter, r *http.Request) error {
+// prepared is a request that passed authentication, delegation and
+// validation, ready to be proxied.
+type prepared struct {
+	principal *auth.Principal // nil on the shared-secret route
+	req       *request
+	subject   Subject
+	pool      *upstream.Pool
+	prompt    int64 // prompt tokens counted, or an upper bound
+}
+
+// prepare runs everything that happens before an upstream call: read the body,
+// authenticate (API key, or the shared-secret route), parse, resolve who is
+// billed (delegation), and check the model. Nothing here costs anything.
+func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, chat bool) (*prepared, error) {
 	body, err := h.readBody(w, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p, err := h.caller(r)
-	if err != nil {
-		return err
+	var p *auth.Principal
+	shared := delegation.UsesSharedSecret(r.Header)
+	if !shared {
+		if p, err = h.caller(r); err != nil {
+			return nil, err
+		}
 	}
-	req, err := parseRequest(body, true)
+	req, err := parseRequest(body, chat)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sc := reqscope.From(r.Context())
 	sc.Model, sc.Stream = req.Model, req.Stream
-	pool, err := h.pool(p, req.Model)
+	subject := Subject{Method: string(delegation.MethodKey)}
+	if p != nil {
+		keyID := p.KeyID
+		subject.UserOID, subject.KeyID = p.UserOID, &keyID
+	}
+	if h.d.Delegation != nil {
+		res, err := h.d.Delegation.Resolve(r.Context(), delegation.Input{Principal: p, Query: r.URL.Query(), Fields: req.fields, Header: r.Header})
+		if err != nil {
+			return nil, err
+		}
+		if res.BodyChanged {
+			req.changed = true
+		}
+		subject = Subject{UserOID: res.UserOID, KeyID: res.KeyID, AppID: res.AppID, Method: string(res.Method)}
+	} else if shared {
+		return nil, apierror.Unauthorized("invalid_gateway_secret", "The shared-secret route is disabled on this gateway.")
+	}
+	sc.UserOID = subject.UserOID
+	if subject.AppID != nil {
+		sc.AppID = *subject.AppID
+	}
+	pool := h.d.Pools.Pool(req.Model)
+	if pool == nil || !pool.Model.Active || (p != nil && !p.MayUse(req.Model)) {
+		return nil, apierror.ModelNotFound(req.Model)
+	}
+	return &prepared{principal: p, req: req, subject: subject, pool: pool}, nil
+}
+
+// newCall starts the lifecycle of a prepared request.
+func (h *Handler) newCall(r *http.Request, op upstream.Operation, pr *prepared) *call {
+	sc := reqscope.From(r.Context())
+	return &call{h: h, op: op, start: sc.Start, req: pr.req, pool: pr.pool, sc: sc, subject: pr.subject, promptEstimate: pr.prompt}
+}
+
+// chat serves POST /v1/chat/completions.
+func (h *Handler) chat(w http.ResponseWriter, r *http.Request) error {
+	pr, err := h.prepare(w, r, true)
 	if err != nil {
 		return err
 	}
-	return h.newCall(r, upstream.ChatCompletions, p, req, pool).serve(w, r)
+	param := "max_tokens"
+	if _, ok := pr.req.fields["max_completion_tokens"]; ok {
+		param = "max_completion_tokens"
+	}
+	res, err := validate.Chat(validate.Input{
+		Model:          pr.req.Model,
+		Messages:       pr.req.fields["messages"],
+		Tools:          pr.req.fields["tools"],
+		Functions:      pr.req.fields["functions"],
+		MaxOutput:      pr.req.MaxOutput,
+		MaxOutputParam: param,
+	}, pr.pool.Model, h.d.Tokens)
+	if err != nil {
+		return err
+	}
+	pr.prompt = int64(res.PromptTokens)
+	return h.newCall(r, upstream.ChatCompletions, pr).serve(w, r)
 }
 
 // embeddings serves POST /v1/embeddings.
 func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) error {
-	body, err := h.readBody(w, r)
+	pr, err := h.prepare(w, r, false)
 	if err != nil {
 		return err
 	}
-	p, err := h.caller(r)
-	if err != nil {
-		return err
-	}
-	req, err := parseRequest(body, false)
-	if err != nil {
-		return err
-	}
-	if raw, ok := req.fields["input"]; !ok || isNull(raw) {
+	if raw, ok := pr.req.fields["input"]; !ok || isNull(raw) {
 		return apierror.InvalidRequest("input", "Missing required parameter: 'input'.")
 	}
-	req.Stream = false
-	sc := reqscope.From(r.Context())
-	sc.Model = req.Model
-	pool, err := h.pool(p, req.Model)
-	if err != nil {
-		return err
-	}
-	return h.newCall(r, upstream.Embeddings, p, req, pool).serve(w, r)
+	pr.req.Stream = false
+	pr.prompt = int64(len(pr.req.fields["input"]))
+	return h.newCall(r, upstream.Embeddings, pr).serve(w, r)
 }
 
 type modelObject struct {

@@ -37,6 +37,11 @@ type streamResult struct {
 	failure *apierror.Error
 	// clientGone is set when the client went away before the end.
 	clientGone bool
+	// wrote reports that something reached the client (the headers at least):
+	// from then on the call cannot fail over to another endpoint.
+	wrote bool
+	// lastEvent is when the last event arrived, for per-token latency.
+	lastEvent time.Duration
 }
 
 var (
@@ -52,7 +57,11 @@ var (
 // event, LF separators, no event/id lines, and "data: [DONE]" at the end. The
 // usage chunk is forwarded only when the client asked for it, and an
 // `"error": null` key is never forwarded.
-func relay(ctx context.Context, w http.ResponseWriter, body io.Reader, wantUsage bool, start time.Time, now func() time.Time) streamResult {
+//
+// begin is called once, right before the first byte goes to the client (it
+// writes the response headers); a stream that fails before that can still be
+// retried elsewhere.
+func relay(ctx context.Context, w http.ResponseWriter, body io.Reader, wantUsage bool, start time.Time, now func() time.Time, begin func()) streamResult {
 	var res streamResult
 	rc := http.NewResponseController(w)
 	br := bufio.NewReaderSize(body, 32<<10)
@@ -61,6 +70,12 @@ func relay(ctx context.Context, w http.ResponseWriter, body io.Reader, wantUsage
 	sawDone := false
 
 	write := func(payload []byte) bool {
+		if !res.wrote {
+			res.wrote = true
+			if begin != nil {
+				begin()
+			}
+		}
 		out = append(out[:0], "data: "...)
 		out = append(out, payload...)
 		out = append(out, eventEnd...)
@@ -74,6 +89,7 @@ func relay(ctx context.Context, w http.ResponseWriter, body io.Reader, wantUsage
 		if res.events == 0 {
 			res.firstEvent = now().Sub(start)
 		}
+		res.lastEvent = now().Sub(start)
 		res.events++
 		if bytes.Equal(ev, doneData) {
 			sawDone = true
@@ -98,7 +114,9 @@ func relay(ctx context.Context, w http.ResponseWriter, body io.Reader, wantUsage
 			if json.Unmarshal(ev, &probe) == nil {
 				if probe.Error != nil && !isNull(probe.Error) {
 					res.failure = upstreamStreamError(probe.Error)
-					write(ev)
+					if res.wrote {
+						write(ev)
+					}
 					return false
 				}
 				if probe.Usage != nil {
@@ -182,7 +200,8 @@ end:
 	switch {
 	case res.clientGone:
 	case res.failure != nil:
-		if res.failure.Code == "upstream_stream_closed" || res.failure.Code == "upstream_stream_error" {
+		// Nothing sent yet: the caller may still fail over or answer an error.
+		if res.wrote && (res.failure.Code == "upstream_stream_closed" || res.failure.Code == "upstream_stream_error") {
 			write(res.failure.JSON())
 		}
 	default:

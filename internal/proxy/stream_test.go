@@ -75,7 +75,7 @@ func TestRelayNormalisesSSE(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			res := relay(context.Background(), w, strings.NewReader(c.in), c.wantUsage, time.Now(), time.Now)
+			res := relay(context.Background(), w, strings.NewReader(c.in), c.wantUsage, time.Now(), time.Now, nil)
 			if got := w.Body.String(); got != c.out {
 				t.Fatalf("output:\n%q\nwant:\n%q", trim(got), trim(c.out))
 			}

@@ -104,6 +104,10 @@ const (
 	ProviderOpenAI           = "openai"
 	ProviderOpenAICompatible = "openai_compatible"
 	ProviderAzure            = "azure"
+	// ProviderAnthropic speaks the Anthropic Messages API (translated).
+	ProviderAnthropic = "anthropic"
+	// ProviderGemini speaks the Google Gemini API (translated).
+	ProviderGemini = "gemini"
 	// ProviderFake is the built-in demo provider served in-process.
 	ProviderFake = "fake"
 )
