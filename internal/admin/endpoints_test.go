@@ -112,7 +112,7 @@ func TestCreateEndpointErrors(t *testing.T) {
 		want              wantErr
 	}{
 		{"missing provider", "gpt-x", `{"base_url":"https://x.example/v1"}`, badRequest("provider")},
-		{"unknown provider", "gpt-x", `{"provider":"anthropic"}`, badRequest("provider")},
+		{"unknown provider", "gpt-x", `{"provider":"bedrock"}`, badRequest("provider")},
 		{"azure without api_version", "gpt-x", `{"provider":"azure","base_url":"https://a.example","upstream_model":"d"}`, badRequest("api_version")},
 		{"azure without deployment", "gpt-x", `{"provider":"azure","base_url":"https://a.example","api_version":"2024-10-21"}`, badRequest("upstream_model")},
 		{"azure without base_url", "gpt-x", `{"provider":"azure","api_version":"v","upstream_model":"d"}`, badRequest("base_url")},

@@ -14,11 +14,11 @@ import (
 func TestCreateModel(t *testing.T) {
 	e := newEnv(t)
 	body := `{"name":"gpt-4o-mini","context_window":128000,"max_output_tokens":16384,` +
-		`"input_price_per_1m":0.000150,"output_price_per_1m":2.5,"routing":"priority"}`
+		`"input_price_per_1m":0.000150,"output_price_per_1m":2.5,"routing":"least_inflight"}`
 	rec := e.admin("POST", "/admin/api/models", body)
 	raw := string(mustStatus(t, rec, http.StatusCreated))
 	for _, want := range []string{`"input_price_per_1m":0.00015,`, `"output_price_per_1m":2.5,`,
-		`"cached_input_price_per_1m":0.00015,`, `"endpoints":[]`, `"routing":"priority"`, `"is_active":true`} {
+		`"cached_input_price_per_1m":0.00015,`, `"endpoints":[]`, `"routing":"least_inflight"`, `"is_active":true`} {
 		if !strings.Contains(raw, want) {
 			t.Fatalf("response lacks %s: %s", want, raw)
 		}
@@ -28,7 +28,7 @@ func TestCreateModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.InputPrice != 150 || m.OutputPrice != 2_500_000 || m.CachedInputPrice != 150 ||
-		m.ContextWindow != 128000 || m.MaxOutputTokens != 16384 || m.Routing != "priority" || !m.Active {
+		m.ContextWindow != 128000 || m.MaxOutputTokens != 16384 || m.Routing != "least_inflight" || !m.Active {
 		t.Fatalf("stored model = %+v", m)
 	}
 	if ev := e.published(); len(ev) != 1 || ev[0] != (events.Event{Kind: events.ConfigChanged, ID: "gpt-4o-mini"}) {
@@ -220,5 +220,14 @@ func TestGetListDeleteModel(t *testing.T) {
 	}
 	if strings.Contains(e.everything(), "sk-upstream-b") {
 		t.Fatal("upstream credential leaked")
+	}
+}
+
+func TestCreateModelRejectsUnknownRouting(t *testing.T) {
+	env := newEnv(t)
+	rec := env.admin("POST", "/admin/api/models", `{"name":"m-routing","context_window":1000,"max_output_tokens":100,`+
+		`"input_price_per_1m":1,"output_price_per_1m":1,"routing":"priority"}`)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"param":"routing"`) {
+		t.Fatalf("status = %d, body %s", rec.Code, rec.Body)
 	}
 }
