@@ -200,3 +200,10 @@ func newFake(t *testing.T, o fakeprovider.Options) (*fakeprovider.Server, string
 	t.Cleanup(s.Close)
 	return f, s.URL + "/v1"
 }
+
+func newServerURL(t *testing.T, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}

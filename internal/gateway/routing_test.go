@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/antigravity/gateway/internal/fakeprovider"
+	"github.com/antigravity/gateway/internal/fakeprovider/anthropicfake"
+	"github.com/antigravity/gateway/internal/fakeprovider/geminifake"
+)
+
+// addEndpoint adds an endpoint to an existing model.
+func (in *instance) addEndpoint(model string, body map[string]any) {
+	in.t.Helper()
+	in.mustAdmin(201, "POST", "/admin/api/models/"+model+"/endpoints", body, nil)
+	in.reload()
+}
+
+func (in *instance) addBareModel(name string) {
+	in.t.Helper()
+	in.mustAdmin(201, "POST", "/admin/api/models", map[string]any{
+		"name": name, "context_window": 16000, "max_output_tokens": 4000,
+		"input_price_per_1m": 1, "output_price_per_1m": 2, "routing": "weighted",
+	}, nil)
+}
+
+// TestFailover: a failing first-priority endpoint is retried on the next one
+// before anything reaches the client; a stream that already sent bytes is not.
+func TestFailover(t *testing.T) {
+	_, fakeURL := newFake(t, fakeprovider.Options{SlowDelay: 3e9})
+	in := newInstance(t, map[string]string{"GATEWAY_UPSTREAM_HEADER_TIMEOUT": "500ms"})
+	key := in.addUserKey("erin")
+	c := in.client(key)
+	ctx := context.Background()
+	for _, behavior := range []string{"error-500", "error-429", "slow"} {
+		t.Run(behavior, func(t *testing.T) {
+			model := "fo-" + behavior
+			in.addBareModel(model)
+			in.addEndpoint(model, map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": behavior, "priority": 1})
+			in.addEndpoint(model, map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "good", "priority": 2})
+			var resp *http.Response
+			res, err := c.Chat.Completions.New(ctx, chatParams(model, "hi"), option.WithResponseInto(&resp))
+			if err != nil {
+				t.Fatalf("request did not fail over: %v", err)
+			}
+			if res.Choices[0].Message.Content == "" {
+				t.Fatal("empty answer")
+			}
+			row := in.usageRow(resp.Header.Get("x-request-id"))
+			if row.Attempts != 2 || row.Status != 200 {
+				t.Fatalf("row attempts=%d status=%d", row.Attempts, row.Status)
+			}
+		})
+	}
+
+	t.Run("circuit breaker skips a failing endpoint", func(t *testing.T) {
+		model := "fo-breaker"
+		in.addBareModel(model)
+		in.addEndpoint(model, map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "error-500", "priority": 1})
+		in.addEndpoint(model, map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "good", "priority": 2})
+		for i := 0; i < 3; i++ { // trips after 3 consecutive failures
+			if _, err := c.Chat.Completions.New(ctx, chatParams(model, "hi")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var resp *http.Response
+		if _, err := c.Chat.Completions.New(ctx, chatParams(model, "hi"), option.WithResponseInto(&resp)); err != nil {
+			t.Fatal(err)
+		}
+		if row := in.usageRow(resp.Header.Get("x-request-id")); row.Attempts != 1 {
+			t.Fatalf("cooling endpoint still tried first: attempts=%d", row.Attempts)
+		}
+	})
+
+	t.Run("stream that already sent bytes is not retried", func(t *testing.T) {
+		model := "fo-midstream"
+		in.addBareModel(model)
+		in.addEndpoint(model, map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "fail-midstream", "priority": 1})
+		in.addEndpoint(model, map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "good", "priority": 2})
+		var resp *http.Response
+		s := c.Chat.Completions.NewStreaming(ctx, chatParams(model, "hi"), option.WithResponseInto(&resp))
+		var text strings.Builder
+		for s.Next() {
+			if len(s.Current().Choices) > 0 {
+				text.WriteString(s.Current().Choices[0].Delta.Content)
+			}
+		}
+		if s.Err() == nil {
+			t.Fatal("a cut stream must end with an error event")
+		}
+		if text.String() != fakeprovider.ReplyContent(3) {
+			t.Fatalf("client received %q", text.String())
+		}
+		row := in.usageRow(resp.Header.Get("x-request-id"))
+		if row.Attempts != 1 || row.Status != 502 || row.CompletionTokens == 0 {
+			t.Fatalf("row = %+v", row)
+		}
+	})
+
+	t.Run("all endpoints at their limit: 429 with retry-after", func(t *testing.T) {
+		model := "fo-limited"
+		in.addBareModel(model)
+		in.addEndpoint(model, map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "good", "rpm_limit": 1})
+		if _, err := c.Chat.Completions.New(ctx, chatParams(model, "hi")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Chat.Completions.New(ctx, chatParams(model, "hi"))
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.Code != "rate_limit_exceeded" {
+			t.Fatalf("err = %v", err)
+		}
+		if apiErr.Response.Header.Get("retry-after-ms") == "" || apiErr.Response.Header.Get("retry-after") == "" {
+			t.Fatalf("no retry-after headers: %v", apiErr.Response.Header)
+		}
+	})
+}
+
+// TestTranslatedProviders: Anthropic and Gemini endpoints through the whole
+// gateway with openai-go, streaming included, with usage billed.
+func TestTranslatedProviders(t *testing.T) {
+	in := newInstance(t, nil)
+	c := in.client(in.addUserKey("fay"))
+	ctx := context.Background()
+	an := newServer(t, anthropicfake.New(anthropicfake.Options{APIKey: "ak"}))
+	ge := newServer(t, geminifake.New(geminifake.Options{APIKey: "gk"}))
+	for _, p := range []struct{ provider, base, key string }{{"anthropic", an, "ak"}, {"gemini", ge, "gk"}} {
+		t.Run(p.provider, func(t *testing.T) {
+			model := "tr-" + p.provider
+			in.addBareModel(model)
+			in.addEndpoint(model, map[string]any{"provider": p.provider, "base_url": p.base, "upstream_model": "up-model", "api_key": p.key})
+			var resp *http.Response
+			res, err := c.Chat.Completions.New(ctx, chatParams(model, "hello there"), option.WithResponseInto(&resp))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Choices[0].Message.Content == "" || res.Usage.CompletionTokens == 0 {
+				t.Fatalf("answer %+v", res)
+			}
+			row := in.usageRow(resp.Header.Get("x-request-id"))
+			if row.PromptTokens != res.Usage.PromptTokens || row.CompletionTokens != res.Usage.CompletionTokens || row.Cost == 0 {
+				t.Fatalf("row %+v vs usage %+v", row, res.Usage)
+			}
+
+			p2 := chatParams(model, "stream it")
+			p2.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			s := c.Chat.Completions.NewStreaming(ctx, p2, option.WithResponseInto(&resp))
+			acc := openai.ChatCompletionAccumulator{}
+			for s.Next() {
+				acc.AddChunk(s.Current())
+			}
+			if err := s.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if acc.Choices[0].Message.Content == "" || acc.Usage.CompletionTokens == 0 {
+				t.Fatalf("stream %+v", acc.ChatCompletion)
+			}
+			row = in.usageRow(resp.Header.Get("x-request-id"))
+			if row.CompletionTokens != acc.Usage.CompletionTokens || !row.Stream || row.Status != 200 {
+				t.Fatalf("stream row %+v", row)
+			}
+		})
+	}
+}
+
+func newServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	return newServerURL(t, h)
+}
