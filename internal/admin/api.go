@@ -32,6 +32,8 @@ type Deps struct {
 	Bus   events.Bus
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Budgets reports budgets' months (nil: spend from the database only).
+	Budgets BudgetStatus
 }
 
 // API serves the admin routes.
@@ -42,6 +44,8 @@ type API struct {
 	bus   events.Bus
 	now   func() time.Time
 	log   *slog.Logger
+
+	budgets BudgetStatus
 }
 
 // New returns the admin API.
@@ -52,7 +56,7 @@ func New(d Deps) *API {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &API{store: d.Store, auth: d.Auth, box: d.Box, bus: d.Bus, now: d.Now, log: d.Log}
+	return &API{store: d.Store, auth: d.Auth, box: d.Box, bus: d.Bus, now: d.Now, log: d.Log, budgets: d.Budgets}
 }
 
 // handler is the shape of every admin handler: errors are returned and rendered
@@ -97,6 +101,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, a.serve(rt.h))
 	}
+	a.registerBudgets(mux)
+	a.registerKillSwitches(mux)
 	mux.Handle(prefix, a.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return unrouted(mux, w, r)
 	}))

@@ -91,6 +91,11 @@ type Status struct {
 	Month    string      // YYYY-MM in the billing zone
 	Spent    money.Nanos // settled this month
 	Reserved money.Nanos // held by requests in flight
+	// Default is the budget of a user without one of their own
+	// (GATEWAY_DEFAULT_USER_BUDGET_USD); HasDefault is false for apps and keys
+	// and when none is configured.
+	Default    money.Nanos
+	HasDefault bool
 }
 
 // Service is a Reserver that also reports a budget's month (for the admin API).

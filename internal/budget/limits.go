@@ -138,6 +138,14 @@ func (l *Limits) Limit(scope store.BudgetScope, target string) (limit money.Nano
 	return 0, false, false
 }
 
+// Default returns the budget of users without their own, if one is set.
+func (l *Limits) Default(scope store.BudgetScope) (money.Nanos, bool) {
+	if scope != store.BudgetUser || l.defaultUser < 0 {
+		return 0, false
+	}
+	return l.defaultUser, true
+}
+
 // For returns the budgets that apply to subj, user first, then app, then key.
 func (l *Limits) For(subj Subject) []applied {
 	var out []applied

@@ -248,11 +248,14 @@ func (l *Local) Status(ctx context.Context, scope store.BudgetScope, target stri
 		l.reclaim(k, c, l.o.Now())
 		st := Status{Month: m.Label, Spent: c.spent, Reserved: c.held}
 		l.mu.Unlock()
+		st.Default, st.HasDefault = l.limits.Default(scope)
 		return st, nil
 	}
 	l.mu.Unlock()
 	spent, err := l.st.SumBudgetSpend(ctx, scope, target, m.Start, m.End, nil)
-	return Status{Month: m.Label, Spent: spent}, err
+	st := Status{Month: m.Label, Spent: spent}
+	st.Default, st.HasDefault = l.limits.Default(scope)
+	return st, err
 }
 
 // forget drops every counter without holds, so the next use reloads it from

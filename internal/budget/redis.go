@@ -409,13 +409,16 @@ func (f *fallbackRes) Release(ctx context.Context) error { return f.local.Releas
 func (r *Redis) Status(ctx context.Context, scope store.BudgetScope, target string) (Status, error) {
 	m := r.o.monthOf(time.Time{})
 	k := r.keysOf(ref{scope, target}, m)
+	st := Status{Month: m.Label}
+	st.Default, st.HasDefault = r.limits.Default(scope)
 	v, err := r.c.HMGet(ctx, k.k, "st", "base", "spent", "held").Result()
 	if err != nil {
-		return Status{Month: m.Label}, err
+		return st, err
 	}
 	if v[0] == nil || v[0] == "rec" {
-		spent, err := r.st.SumBudgetSpend(ctx, scope, target, m.Start, m.End, nil)
-		return Status{Month: m.Label, Spent: spent}, err
+		st.Spent, err = r.st.SumBudgetSpend(ctx, scope, target, m.Start, m.End, nil)
+		return st, err
 	}
-	return Status{Month: m.Label, Spent: money.Nanos(num(v, 1) + num(v, 2)), Reserved: money.Nanos(num(v, 3))}, nil
+	st.Spent, st.Reserved = money.Nanos(num(v, 1)+num(v, 2)), money.Nanos(num(v, 3))
+	return st, nil
 }
