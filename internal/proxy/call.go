@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/killswitch"
 	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/store"
 	"github.com/antigravity/gateway/internal/upstream"
@@ -59,6 +61,8 @@ type call struct {
 	// onRecord, when set, runs with the final row before it is queued (budget
 	// settlement).
 	onRecord func(rec *store.UsageRecord)
+	// kill are the call's kill-switch subjects (endpoint set per attempt).
+	kill killswitch.Subjects
 }
 
 // attempt is the result of one upstream attempt.
@@ -88,12 +92,18 @@ func (c *call) serve(w http.ResponseWriter, r *http.Request) (err error) {
 		m.Inflight.Inc()
 		defer m.Inflight.Dec()
 	}
+	// A kill switch set while the call runs cancels ctx with its 403 as cause.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	if c.h.d.Kill != nil {
+		defer c.h.d.Kill.Track(c.kill, cancel)()
+	}
 
 	var tried []*upstream.Endpoint
 	var last *apierror.Error
 	for {
 		now := c.h.d.Now()
-		ep, release, selErr := c.h.router.Next(r.Context(), c.pool, tried, upstream.Request{
+		ep, release, selErr := c.h.router.Next(ctx, c.pool, tried, upstream.Request{
 			Now: now, Tokens: c.promptEstimate + c.req.MaxOutput, OutputTokens: c.req.MaxOutput,
 		})
 		if selErr != nil {
@@ -103,11 +113,18 @@ func (c *call) serve(w http.ResponseWriter, r *http.Request) (err error) {
 			return c.fail(selectionError(c.pool.Model.Name, selErr))
 		}
 		tried = append(tried, ep)
+		if c.h.d.Kill != nil {
+			if e := c.h.d.Kill.Check(killswitch.Subjects{Endpoint: strconv.FormatInt(ep.ID(), 10)}); e != nil {
+				release(upstream.Outcome{Err: upstream.ErrCanceled})
+				last = e
+				continue
+			}
+		}
 		c.ep = ep
 		c.attempts++
 		c.sc.Endpoint, c.sc.Attempts = ep.Label, c.attempts
 
-		a := c.try(r.Context(), w, ep)
+		a := c.try(ctx, w, ep)
 		release(a.outcome)
 		if m := c.h.d.Metrics; m != nil {
 			m.Attempts.WithLabelValues(ep.Label, attemptResult(a)).Inc()
@@ -115,7 +132,7 @@ func (c *call) serve(w http.ResponseWriter, r *http.Request) (err error) {
 		if a.err == nil {
 			return nil
 		}
-		if a.retry && c.attempts < c.h.d.MaxAttempts && c.h.d.Now().Sub(c.start) < c.h.d.FailoverBudget && r.Context().Err() == nil {
+		if a.retry && c.attempts < c.h.d.MaxAttempts && c.h.d.Now().Sub(c.start) < c.h.d.FailoverBudget && ctx.Err() == nil {
 			last = a.err
 			continue
 		}
@@ -206,6 +223,9 @@ func (c *call) try(clientCtx context.Context, w http.ResponseWriter, e *upstream
 // transportError classifies a failed upstream round trip.
 func (c *call) transportError(clientCtx, ctx context.Context, err error) (*apierror.Error, upstream.ErrKind) {
 	var ne net.Error
+	if ke := killed(clientCtx); ke != nil {
+		return ke, upstream.ErrCanceled
+	}
 	switch {
 	case clientCtx.Err() != nil:
 		// The upstream may have received the prompt: bill it, counted locally.
@@ -291,6 +311,17 @@ func (c *call) stream(ctx, clientCtx context.Context, w http.ResponseWriter, bod
 	if c.tokens.Completion > 1 && res.lastEvent > res.firstEvent {
 		out.PerToken = (res.lastEvent - res.firstEvent) / time.Duration(c.tokens.Completion-1)
 	}
+	if ke := killed(clientCtx); ke != nil {
+		// Cut by the kill switch: tell the client why, then close.
+		c.status, c.errCode = ke.Status, ke.Code
+		out.Err = upstream.ErrCanceled
+		if !res.wrote {
+			return attempt{err: ke, outcome: out}
+		}
+		_, _ = w.Write(append(append([]byte("data: "), ke.JSON()...), eventEnd...))
+		_ = http.NewResponseController(w).Flush()
+		return attempt{outcome: out}
+	}
 	switch {
 	case res.clientGone && errors.Is(context.Cause(ctx), errUpstreamTimeout):
 		c.status, c.errCode = http.StatusGatewayTimeout, "upstream_timeout"
@@ -311,6 +342,19 @@ func (c *call) stream(ctx, clientCtx context.Context, w http.ResponseWriter, bod
 		c.status = http.StatusOK
 	}
 	return attempt{outcome: out}
+}
+
+// killed returns the kill-switch error that cancelled ctx, if any.
+func killed(ctx context.Context) *apierror.Error {
+	cause := context.Cause(ctx)
+	if cause == nil || !errors.Is(cause, killswitch.ErrBlocked) {
+		return nil
+	}
+	var e *apierror.Error
+	if errors.As(cause, &e) {
+		return e
+	}
+	return apierror.PermissionDenied("kill_switch", "Blocked by the kill switch.")
 }
 
 // fail notes the error for the usage row and returns it for rendering.

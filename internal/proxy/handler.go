@@ -12,8 +12,11 @@ import (
 
 	"github.com/antigravity/gateway/internal/apierror"
 	"github.com/antigravity/gateway/internal/auth"
+	"github.com/antigravity/gateway/internal/budget"
 	"github.com/antigravity/gateway/internal/delegation"
+	"github.com/antigravity/gateway/internal/killswitch"
 	"github.com/antigravity/gateway/internal/metrics"
+	"github.com/antigravity/gateway/internal/money"
 	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/store"
 	"github.com/antigravity/gateway/internal/tokens"
@@ -38,6 +41,17 @@ type TokenCounter interface {
 	Text(model, text string) int
 }
 
+// Budgeter holds a request's worst-case cost against the budgets that apply.
+type Budgeter interface {
+	Reserve(ctx context.Context, subj budget.Subject, requestID string, amount money.Nanos) (budget.Reservation, error)
+}
+
+// KillSwitch blocks subjects and cuts their in-flight calls.
+type KillSwitch interface {
+	Check(subj killswitch.Subjects) *apierror.Error
+	Track(subj killswitch.Subjects, cancel context.CancelCauseFunc) (untrack func())
+}
+
 // Delegator decides who is billed (API-key owner or a delegated end user).
 type Delegator interface {
 	Resolve(ctx context.Context, in delegation.Input) (delegation.Result, error)
@@ -55,7 +69,11 @@ type Deps struct {
 	// Delegation resolves delegated billing; nil: the key's owner is billed and
 	// the shared-secret route is off.
 	Delegation Delegator
-	Pools      Pools
+	// Budget reserves before and settles after each call; nil: no budgets.
+	Budget Budgeter
+	// Kill blocks subjects; nil: no kill switch.
+	Kill  KillSwitch
+	Pools Pools
 	// Router picks the endpoint of each attempt; nil: a router with in-process
 	// limits.
 	Router          *upstream.Router

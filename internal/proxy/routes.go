@@ -1,13 +1,17 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
 	"github.com/antigravity/gateway/internal/apierror"
 	"github.com/antigravity/gateway/internal/auth"
+	"github.com/antigravity/gateway/internal/budget"
 	"github.com/antigravity/gateway/internal/delegation"
+	"github.com/antigravity/gateway/internal/killswitch"
 	"github.com/antigravity/gateway/internal/reqscope"
+	"github.com/antigravity/gateway/internal/store"
 	"github.com/antigravity/gateway/internal/upstream"
 	"github.com/antigravity/gateway/internal/validate"
 )
@@ -71,10 +75,46 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, chat bool) (*p
 	return &prepared{principal: p, req: req, subject: subject, pool: pool}, nil
 }
 
-// newCall starts the lifecycle of a prepared request.
-func (h *Handler) newCall(r *http.Request, op upstream.Operation, pr *prepared) *call {
+// subjects are the kill-switch subjects of a prepared request.
+func (pr *prepared) subjects() killswitch.Subjects {
+	s := killswitch.Subjects{Model: pr.pool.Model.Name, UserOID: pr.subject.UserOID}
+	if pr.subject.AppID != nil {
+		s.AppID = *pr.subject.AppID
+	}
+	if pr.subject.KeyID != nil {
+		s.KeyID = *pr.subject.KeyID
+	}
+	return s
+}
+
+// proxy checks the kill switch, reserves the worst case against the budgets,
+// and runs the call, which settles the reservation with exactly the cost of
+// its usage row on every path.
+func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, op upstream.Operation, pr *prepared) error {
 	sc := reqscope.From(r.Context())
-	return &call{h: h, op: op, start: sc.Start, req: pr.req, pool: pr.pool, sc: sc, subject: pr.subject, promptEstimate: pr.prompt}
+	subj := pr.subjects()
+	if h.d.Kill != nil {
+		if e := h.d.Kill.Check(subj); e != nil {
+			return e
+		}
+	}
+	c := &call{h: h, op: op, start: sc.Start, req: pr.req, pool: pr.pool, sc: sc, subject: pr.subject, promptEstimate: pr.prompt, kill: subj}
+	if c.start.IsZero() {
+		c.start = h.d.Now()
+	}
+	if h.d.Budget != nil {
+		amount := budget.WorstCase(pr.pool.Model, pr.prompt, pr.req.MaxOutput)
+		res, err := h.d.Budget.Reserve(r.Context(), budget.Subject{UserOID: subj.UserOID, AppID: subj.AppID, KeyID: subj.KeyID, At: c.start}, sc.ID, amount)
+		if err != nil {
+			return err
+		}
+		c.onRecord = func(rec *store.UsageRecord) {
+			if err := res.Settle(context.WithoutCancel(r.Context()), rec.Cost); err != nil {
+				h.d.Log.Error("budget: settle failed", "request_id", rec.RequestID, "err", err)
+			}
+		}
+	}
+	return c.serve(w, r)
 }
 
 // chat serves POST /v1/chat/completions.
@@ -99,7 +139,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pr.prompt = int64(res.PromptTokens)
-	return h.newCall(r, upstream.ChatCompletions, pr).serve(w, r)
+	return h.proxy(w, r, upstream.ChatCompletions, pr)
 }
 
 // embeddings serves POST /v1/embeddings.
@@ -113,7 +153,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) error {
 	}
 	pr.req.Stream = false
 	pr.prompt = int64(len(pr.req.fields["input"]))
-	return h.newCall(r, upstream.Embeddings, pr).serve(w, r)
+	return h.proxy(w, r, upstream.Embeddings, pr)
 }
 
 type modelObject struct {
