@@ -47,41 +47,53 @@ func (s *Store) BillingTotals(ctx context.Context, m store.Month) (store.Billing
 	return a, nil
 }
 
-// BillingByUser lists the month's users from UsageUserMonths, by cost (the
-// index on (month, cost_nanos DESC, user_oid) serves a page without sorting).
+// BillingByUser lists the month's users from UsageUserMonths, by cost. The
+// page is chosen on UsageUserMonths alone (the index on (month, cost_nanos
+// DESC, user_oid) serves it without sorting) and only its rows are joined to
+// Users. The search compares bytes under the C collation (ASCII case folding,
+// as SQLite's LIKE), several times faster than the database collation.
 func (s *Store) BillingByUser(ctx context.Context, f store.BillingUserFilter) ([]store.BillingUserRow, int64, error) {
 	const what = "postgres: billing by user"
 	args := params{}
-	from := ` FROM UsageUserMonths m LEFT JOIN Users u ON u.oid = m.user_oid
-		WHERE m.month = ` + args.add(f.Month.FirstDay()) + `::date`
+	filter := `m.month = ` + args.add(f.Month.FirstDay()) + `::date`
+	n := `0::bigint`
 	if f.Search != "" {
 		p := args.add(store.ContainsPattern(f.Search))
-		from += ` AND (m.user_oid ILIKE ` + p + ` OR u.email ILIKE ` + p + `)`
+		filter += ` AND (m.user_oid COLLATE "C" ILIKE ` + p + ` OR m.user_oid IN (
+			SELECT oid FROM Users WHERE email COLLATE "C" ILIKE ` + p + `))`
+		// The filter reads every row anyway: count the matches in the same pass.
+		n = `COUNT(*) OVER ()`
 	}
-	var total int64
-	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*)`+from, args...).Scan(&total); err != nil {
-		return nil, 0, mapErr(err, what)
-	}
-	q := `SELECT m.user_oid, COALESCE(u.email, ''), m.requests, m.prompt_tokens,
-		m.completion_tokens, m.cached_tokens, m.reasoning_tokens, m.cost_nanos` + from +
-		` ORDER BY m.cost_nanos DESC, m.user_oid`
+	page := `SELECT m.user_oid, m.requests, m.prompt_tokens, m.completion_tokens, m.cached_tokens,
+			m.reasoning_tokens, m.cost_nanos, ` + n + ` AS matches
+		FROM UsageUserMonths m WHERE ` + filter + ` ORDER BY m.cost_nanos DESC, m.user_oid`
 	if f.Limit > 0 {
-		q += ` LIMIT ` + strconv.Itoa(f.Limit)
+		page += ` LIMIT ` + strconv.Itoa(f.Limit)
 	}
 	if f.Offset > 0 {
-		q += ` OFFSET ` + strconv.Itoa(f.Offset)
+		page += ` OFFSET ` + strconv.Itoa(f.Offset)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := s.pool.Query(ctx, `WITH p AS (`+page+`)
+		SELECT p.user_oid, COALESCE(u.email, ''), p.requests, p.prompt_tokens, p.completion_tokens,
+			p.cached_tokens, p.reasoning_tokens, p.cost_nanos, p.matches
+		FROM p LEFT JOIN Users u ON u.oid = p.user_oid
+		ORDER BY p.cost_nanos DESC, p.user_oid`, args...)
 	if err != nil {
 		return nil, 0, mapErr(err, what)
 	}
+	var total int64
 	out, err := collect(rows, func(r rowScanner) (store.BillingUserRow, error) {
 		var u store.BillingUserRow
-		err := r.Scan(append([]any{&u.UserOID, &u.Email}, amountDest(&u.BillingAmounts)...)...)
+		err := r.Scan(append(append([]any{&u.UserOID, &u.Email}, amountDest(&u.BillingAmounts)...), &total)...)
 		return u, err
 	})
 	if err != nil {
 		return nil, 0, mapErr(err, what)
+	}
+	if f.Search == "" || len(out) == 0 {
+		if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM UsageUserMonths m WHERE `+filter, args...).Scan(&total); err != nil {
+			return nil, 0, mapErr(err, what)
+		}
 	}
 	return out, total, nil
 }

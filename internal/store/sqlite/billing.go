@@ -36,26 +36,32 @@ func (s *Store) BillingTotals(ctx context.Context, m store.Month) (store.Billing
 // BillingByUser lists the month's users from UsageUserMonths, by cost.
 func (s *Store) BillingByUser(ctx context.Context, f store.BillingUserFilter) ([]store.BillingUserRow, int64, error) {
 	const what = "sqlite: billing by user"
-	from := ` FROM UsageUserMonths m LEFT JOIN Users u ON u.oid = m.user_oid WHERE m.month = ?`
+	filter := ` FROM UsageUserMonths m WHERE m.month = ?`
 	args := []any{f.Month.FirstDay()}
 	if f.Search != "" {
-		from += ` AND (m.user_oid LIKE ? ESCAPE '\' OR u.email LIKE ? ESCAPE '\')`
+		filter += ` AND (m.user_oid LIKE ? ESCAPE '\' OR m.user_oid IN (
+			SELECT oid FROM Users WHERE email LIKE ? ESCAPE '\'))`
 		p := store.ContainsPattern(f.Search)
 		args = append(args, p, p)
 	}
 	var total int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*)`+from, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*)`+filter, args...).Scan(&total); err != nil {
 		return nil, 0, mapErr(err, what)
 	}
-	q := `SELECT m.user_oid, COALESCE(u.email, ''), m.requests, m.prompt_tokens,
-		m.completion_tokens, m.cached_tokens, m.reasoning_tokens, m.cost_nanos` + from +
-		` ORDER BY m.cost_nanos DESC, m.user_oid`
+	// The page is chosen on UsageUserMonths alone; only its rows meet Users.
+	page := `SELECT m.user_oid, m.requests, m.prompt_tokens, m.completion_tokens, m.cached_tokens,
+		m.reasoning_tokens, m.cost_nanos` + filter + ` ORDER BY m.cost_nanos DESC, m.user_oid`
 	switch {
 	case f.Limit > 0:
-		q += ` LIMIT ` + strconv.Itoa(f.Limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
+		page += ` LIMIT ` + strconv.Itoa(f.Limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
 	case f.Offset > 0:
-		q += ` LIMIT -1 OFFSET ` + strconv.Itoa(f.Offset)
+		page += ` LIMIT -1 OFFSET ` + strconv.Itoa(f.Offset)
 	}
+	q := `WITH p AS (` + page + `)
+		SELECT p.user_oid, COALESCE(u.email, ''), p.requests, p.prompt_tokens, p.completion_tokens,
+			p.cached_tokens, p.reasoning_tokens, p.cost_nanos
+		FROM p LEFT JOIN Users u ON u.oid = p.user_oid
+		ORDER BY p.cost_nanos DESC, p.user_oid`
 	out := []store.BillingUserRow{}
 	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
 		var r store.BillingUserRow

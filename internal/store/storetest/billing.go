@@ -453,6 +453,7 @@ func testBillingUserList(t *testing.T, s store.Store) {
 		{"search literal underscore", store.BillingUserFilter{Search: "n_1"}, []string{"u-d"}, 1},
 		{"search no match", store.BillingUserFilter{Search: "zzz"}, []string{}, 0},
 		{"search page", store.BillingUserFilter{Search: "example", Limit: 1, Offset: 1}, []string{"u-c"}, 4},
+		{"search past the end", store.BillingUserFilter{Search: "example", Limit: 2, Offset: 9}, []string{}, 4},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
