@@ -153,7 +153,7 @@ func (l *ledger) prune(keepSince time.Time) {
 
 func (r *Redis) epochKey() string { return r.o.Prefix + "epoch" }
 
-// beginScript's epoch-aware variant: KEYS = K, epoch; ARGV = gen, real now
+// beginEpochScript: KEYS = K, epoch, K:z; ARGV = gen, real now
 // (ms), window (ms), key ttl (s), quiet period (ms). Replies 0 (the counter
 // exists), 1 (created with a recovery window) or 2 (created without one).
 var beginEpochScript = redis.NewScript(`
@@ -166,6 +166,8 @@ local untl = now
 if slow then untl = now + tonumber(ARGV[3]) end
 redis.call('HSET', KEYS[1], 'st', 'rec', 'until', untl, 'gen', ARGV[1], 'spent', 0, 'held', 0, 'base', 0)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[3], '+inf', '~')
+redis.call('EXPIRE', KEYS[3], ARGV[4])
 if slow then return 1 end
 return 2
 `)
@@ -174,8 +176,8 @@ return 2
 // have lost holds on it, tells every replica to re-assert theirs.
 func (r *Redis) begin(ctx context.Context, k keys) error {
 	gen := newID()
-	v, err := r.run(ctx, "begin", beginEpochScript, []string{k.k, r.epochKey()},
-		gen, time.Now().UnixMilli(), r.o.RecoveryWindow.Milliseconds(), r.keyTTL(r.o.monthOf(time.Time{})),
+	v, err := r.run(ctx, "begin", beginEpochScript, []string{k.k, r.epochKey(), k.z},
+		gen, time.Now().UnixMilli(), r.o.RecoveryWindow.Milliseconds(), r.keyTTL(k.month),
 		r.o.TTL.Milliseconds())
 	if err != nil {
 		return err

@@ -110,11 +110,12 @@ func (r *Redis) Close() {
 // keys are the Redis keys of one budget's month.
 type keys struct {
 	k, z, rs, lock string
+	month          Month
 }
 
 func (r *Redis) keysOf(b ref, m Month) keys {
 	k := r.o.Prefix + string(b.scope) + ":" + b.target + ":" + m.Label
-	return keys{k: k, z: k + ":z", rs: k + ":rs", lock: k + ":lock"}
+	return keys{k: k, z: k + ":z", rs: k + ":rs", lock: k + ":lock", month: m}
 }
 
 // keyTTL keeps a month's keys until well after the month ends.
@@ -192,7 +193,7 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 		now := r.o.Now()
 		exp := now.Add(r.o.TTL)
 		args := make([]any, 0, 6+len(bs))
-		args = append(args, ms(now), requestID, int64(amount), ms(exp), r.keyTTL(m), r.tomb())
+		args = append(args, ms(now), requestID, int64(amount), ms(exp), 0, r.tomb())
 		for _, b := range bs {
 			args = append(args, int64(b.limit))
 		}
@@ -358,7 +359,7 @@ func (r *Redis) settle(ctx context.Context, ks []keys, id string, actual money.N
 	for _, k := range ks {
 		names = append(names, k.rs)
 	}
-	ttl := r.keyTTL(MonthOf(r.o.Now(), r.o.Location))
+	ttl := r.keyTTL(ks[0].month)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		v, err := r.run(ctx, "settle", settleScript, names, ms(r.o.Now()), id, int64(actual), r.tomb(), ttl)
 		if err != nil {

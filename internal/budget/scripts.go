@@ -15,8 +15,10 @@ import "github.com/redis/go-redis/v9"
 //	K:lock   string: the lock of the replica finishing a rebuild
 //
 // Spent this month is base + spent. Every script reclaims the expired holds of
-// the budgets it touches. Amounts pass as decimal strings so HINCRBY stays
-// exact; comparisons use Lua numbers, exact below 2^53 (see maxAmount).
+// the budgets it touches. Amounts are Lua numbers (doubles), exact below 2^53
+// nano-USD (see maxAmount), and are written back with %d. K and K:z get their
+// expiry once, when the counter is created (K:z holds a sentinel member "~" at
+// +inf so it never disappears), so the hot scripts need no EXPIRE.
 
 // Reply codes of the scripts.
 const (
@@ -52,37 +54,37 @@ end
 `
 
 // reserveScript: KEYS = K1..Kn, Z1..Zn; ARGV = now, id, amount, expiry,
-// key ttl (s), tombstone life (ms), limit1..limitn.
+// (unused), tombstone life (ms), limit1..limitn.
 // Replies {1, reclaimed, reclaimed amount, gen1..genn} | {2, i, spent, held,
 // reclaimed, reclaimed amount} | {3, i} | {4, i, until} | {5}.
+// Four commands per budget: HMGET, ZRANGEBYSCORE, HSET, ZADD.
 var reserveScript = redis.NewScript(reclaimLua + `
 local n = #KEYS / 2
 local now, id, amount, tomb = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
+local f = 'h:' .. id
+local vals = {}
 for i = 1, n do
-  local st = redis.call('HGET', KEYS[i], 'st')
-  if not st then return {3, i} end
-  if st == 'rec' then return {4, i, tonumber(redis.call('HGET', KEYS[i], 'until'))} end
+  local v = redis.call('HMGET', KEYS[i], 'st', 'until', 'base', 'spent', 'held', f, 'gen')
+  if not v[1] then return {3, i} end
+  if v[1] == 'rec' then return {4, i, tonumber(v[2])} end
+  if v[6] then return {5} end
+  vals[i] = v
 end
 local rn, ra = 0, 0
+local held = {}
 for i = 1, n do
   local a, b = reclaim(KEYS[i], KEYS[n + i], now, tomb)
   rn, ra = rn + a, ra + b
-end
-for i = 1, n do
-  local v = redis.call('HMGET', KEYS[i], 'base', 'spent', 'held', 'h:' .. id)
-  if v[4] then return {5} end
-  local spent = tonumber(v[1] or '0') + tonumber(v[2] or '0')
-  local held = tonumber(v[3] or '0')
-  if spent + held + amount > tonumber(ARGV[6 + i]) then return {2, i, spent, held, rn, ra} end
+  local v = vals[i]
+  local spent = tonumber(v[3] or '0') + tonumber(v[4] or '0')
+  held[i] = tonumber(v[5] or '0') - b
+  if spent + held[i] + amount > tonumber(ARGV[6 + i]) then return {2, i, spent, held[i], rn, ra} end
 end
 local out = {1, rn, ra}
 for i = 1, n do
-  redis.call('HINCRBY', KEYS[i], 'held', ARGV[3])
-  redis.call('HSET', KEYS[i], 'h:' .. id, ARGV[3])
+  redis.call('HSET', KEYS[i], 'held', string.format('%d', held[i] + amount), f, ARGV[3])
   redis.call('ZADD', KEYS[n + i], ARGV[4], id)
-  redis.call('EXPIRE', KEYS[i], ARGV[5])
-  redis.call('EXPIRE', KEYS[n + i], ARGV[5])
-  out[#out + 1] = redis.call('HGET', KEYS[i], 'gen')
+  out[#out + 1] = vals[i][7]
 end
 return out
 `)
@@ -93,33 +95,33 @@ return out
 // settle is also noted in RS. Replies {1, reclaimed, amount, gen1..genn} | {3, i}.
 var settleScript = redis.NewScript(reclaimLua + `
 local n = #KEYS / 3
-local now, id, tomb = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4])
-for i = 1, n do
-  if not redis.call('HGET', KEYS[i], 'st') then return {3, i} end
-end
-local rn, ra = 0, 0
-for i = 1, n do
-  local a, b = reclaim(KEYS[i], KEYS[n + i], now, tomb)
-  rn, ra = rn + a, ra + b
-end
-local out = {1, rn, ra}
+local now, id, tomb, actual = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[3])
 local f = 'h:' .. id
+local vals = {}
 for i = 1, n do
-  local k = KEYS[i]
-  local v = redis.call('HGET', k, f)
-  if v ~= 's' then
-    if v and v ~= 'r' and v ~= 'x' and v ~= '0' then redis.call('HINCRBY', k, 'held', '-' .. v) end
-    if ARGV[3] ~= '0' then redis.call('HINCRBY', k, 'spent', ARGV[3]) end
-    redis.call('HSET', k, f, 's')
+  local v = redis.call('HMGET', KEYS[i], 'st', f, 'gen', 'held', 'spent')
+  if not v[1] then return {3, i} end
+  vals[i] = v
+end
+local out = {1, 0, 0}
+for i = 1, n do
+  local k, v = KEYS[i], vals[i]
+  local a, b = reclaim(k, KEYS[n + i], now, tomb)
+  out[2], out[3] = out[2] + a, out[3] + b
+  local hv = v[2]
+  if a > 0 then hv = redis.call('HGET', k, f) end
+  if hv ~= 's' then
+    local held = tonumber(v[4] or '0') - b
+    if hv and hv ~= 'r' and hv ~= 'x' then held = held - tonumber(hv) end
+    local spent = tonumber(v[5] or '0') + actual
+    redis.call('HSET', k, 'held', string.format('%d', held), 'spent', string.format('%d', spent), f, 's')
     redis.call('ZADD', KEYS[n + i], now + tomb, id)
-    if redis.call('HGET', k, 'st') == 'rec' then
+    if v[1] == 'rec' then
       redis.call('HSET', KEYS[2 * n + i], id, ARGV[3])
       redis.call('EXPIRE', KEYS[2 * n + i], ARGV[5])
     end
-    redis.call('EXPIRE', k, ARGV[5])
-    redis.call('EXPIRE', KEYS[n + i], ARGV[5])
   end
-  out[#out + 1] = redis.call('HGET', k, 'gen')
+  out[#out + 1] = v[3]
 end
 return out
 `)
@@ -132,13 +134,16 @@ local now, id, tomb = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local rn, ra = 0, 0
 local f = 'h:' .. id
 for i = 1, n do
-  if redis.call('HGET', KEYS[i], 'st') then
+  local v = redis.call('HMGET', KEYS[i], 'st', f, 'held')
+  if v[1] then
     local a, b = reclaim(KEYS[i], KEYS[n + i], now, tomb)
     rn, ra = rn + a, ra + b
-    local v = redis.call('HGET', KEYS[i], f)
-    if v ~= 's' and v ~= 'r' and v ~= 'x' then
-      if v and v ~= '0' then redis.call('HINCRBY', KEYS[i], 'held', '-' .. v) end
-      redis.call('HSET', KEYS[i], f, 'x')
+    local hv = v[2]
+    if a > 0 then hv = redis.call('HGET', KEYS[i], f) end
+    if hv ~= 's' and hv ~= 'r' and hv ~= 'x' then
+      local held = tonumber(v[3] or '0') - b
+      if hv then held = held - tonumber(hv) end
+      redis.call('HSET', KEYS[i], 'held', string.format('%d', held), f, 'x')
       redis.call('ZADD', KEYS[n + i], now + tomb, id)
     end
   end
