@@ -31,7 +31,6 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	}
 }
 
-
 // benchReserver is a Redis reserver with a user, an app and a key budget that
 // never run out, counting round trips.
 func benchReserver(b *testing.B) (*Redis, *roundTrips) {
