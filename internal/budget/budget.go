@@ -3,20 +3,28 @@
 // request's worst-case cost against every budget that applies, all or none;
 // afterwards it settles the hold with the actual cost or releases it.
 //
-// # Integration (internal/proxy)
+// # Integration
+//
+// Assembly (internal/gateway): see New, which picks Redis or Local from the
+// configuration and registers the metrics; pass the Instance to admin.Deps.Budgets.
+//
+// Per request (internal/proxy), once the model and subject are known:
 //
 //	amount := budget.WorstCase(model, promptTokens, maxTokens)
-//	res, err := reserver.Reserve(ctx, budget.Subject{UserOID: u, AppID: app, KeyID: key, At: start}, requestID, amount)
+//	bctx := context.WithoutCancel(ctx) // a client cancel must not orphan a hold
+//	res, err := budgets.Reserve(bctx, budget.Subject{UserOID: u, AppID: app, KeyID: key, At: start}, requestID, amount)
 //	if err != nil { return err }            // *apierror.Error: 429 / 403 / 503
-//	defer func() { if !settled { res.Release(context.WithoutCancel(ctx)) } }() // errors, cancels, panics
+//	defer func() { if !settled { res.Release(bctx) } }() // errors, cancels, panics
 //	... upstream call ...
-//	res.Settle(context.WithoutCancel(ctx), cost) // exactly the usage row's cost, BEFORE Usage.Record(row)
+//	res.Settle(bctx, cost) // exactly the usage row's cost, BEFORE Usage.Record(row)
 //
 // Settle must be called with exactly the Cost written to the request's usage
 // row, and before the row is handed to the usage recorder: the Redis counters
 // then equal the UsageLogs sums, and a counter rebuilt after a Redis flush
 // counts every row exactly once. Subject.At should be the row's CreatedAt so
-// that the reservation and the row fall in the same billing month.
+// that the reservation and the row fall in the same billing month. Reserve is
+// one Redis round trip and Settle (or Release) another; a subject without any
+// budget costs none.
 //
 // # Semantics
 //

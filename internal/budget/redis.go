@@ -199,6 +199,10 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 		}
 		v, err := r.run(ctx, "reserve", reserveScript, names, args...)
 		if err != nil {
+			// The script may have run before the error (a cancelled context, a
+			// lost reply): drop the hold it may have taken, best effort; it
+			// would expire anyway.
+			go r.releaseOrphan(ks, requestID)
 			return r.unreachable(ctx, err, subj, requestID, amount)
 		}
 		r.redisUp()
@@ -334,6 +338,13 @@ func (rr *redisRes) Release(ctx context.Context) error {
 		_, err = rr.r.run(ctx, "release", releaseScript, ks, args...)
 	})
 	return err
+}
+
+func (r *Redis) releaseOrphan(ks []keys, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	names, args := r.holdArgs(ks, id)
+	_, _ = r.run(ctx, "release", releaseScript, names, args...)
 }
 
 func (r *Redis) holdArgs(ks []keys, id string) ([]string, []any) {

@@ -1,0 +1,88 @@
+package budget
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/antigravity/gateway/internal/events"
+	"github.com/antigravity/gateway/internal/store"
+)
+
+// Config assembles the budget side of one gateway instance from the
+// gateway's configuration.
+type Config struct {
+	Store store.Budgets
+	Bus   events.Bus
+	// Redis selects production mode; nil means embedded mode (Local).
+	Redis redis.UniversalClient
+	// BillingTZ is GATEWAY_BILLING_TZ ("" : UTC).
+	BillingTZ string
+	// DefaultUserUSD is GATEWAY_DEFAULT_USER_BUDGET_USD ("" : none).
+	DefaultUserUSD string
+	// TTL is GATEWAY_RESERVATION_TTL (0: 15m).
+	TTL time.Duration
+	// FailOpen is GATEWAY_BUDGET_FAIL_OPEN.
+	FailOpen bool
+	// Registerer receives the metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Instance is the budget Service of one gateway instance with its limits
+// cache and metrics.
+type Instance struct {
+	Service
+	Limits  *Limits
+	Metrics *Metrics
+	redis   *Redis
+}
+
+// New builds the Instance: a Redis reserver when c.Redis is set, else a Local
+// one. Call Run for the periodic limits reload and Close at shutdown.
+func New(ctx context.Context, c Config) (*Instance, error) {
+	loc := time.UTC
+	if c.BillingTZ != "" {
+		l, err := time.LoadLocation(c.BillingTZ)
+		if err != nil {
+			return nil, fmt.Errorf("budget: GATEWAY_BILLING_TZ: %w", err)
+		}
+		loc = l
+	}
+	def, err := ParseDefault(c.DefaultUserUSD)
+	if err != nil {
+		return nil, fmt.Errorf("budget: GATEWAY_DEFAULT_USER_BUDGET_USD: %w", err)
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	limits, err := NewLimits(ctx, c.Store, c.Bus, def, c.Log)
+	if err != nil {
+		return nil, fmt.Errorf("budget: loading budgets: %w", err)
+	}
+	in := &Instance{Limits: limits, Metrics: NewMetrics(c.Registerer)}
+	o := Options{Location: loc, TTL: c.TTL, Now: c.Now, Metrics: in.Metrics}
+	if c.Redis == nil {
+		in.Service = NewLocal(limits, c.Store, o, c.Log)
+		return in, nil
+	}
+	in.redis = NewRedis(c.Redis, limits, c.Store, c.Bus, RedisOptions{Options: o, FailOpen: c.FailOpen, Log: c.Log})
+	in.Service = in.redis
+	return in, nil
+}
+
+// Run reloads the limits every interval until ctx ends.
+func (in *Instance) Run(ctx context.Context, interval time.Duration) { in.Limits.Run(ctx, interval) }
+
+// Close stops the Redis reserver's background loop (Local has none).
+func (in *Instance) Close() {
+	if in.redis != nil {
+		in.redis.Close()
+	}
+}
