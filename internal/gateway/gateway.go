@@ -19,7 +19,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/antigravity/gateway/internal/admin"
+	"github.com/antigravity/gateway/internal/adminui"
 	"github.com/antigravity/gateway/internal/auth"
+	"github.com/antigravity/gateway/internal/billing"
 	"github.com/antigravity/gateway/internal/config"
 	"github.com/antigravity/gateway/internal/delegation"
 	"github.com/antigravity/gateway/internal/events"
@@ -146,10 +148,17 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		UpstreamTimeout: cfg.UpstreamTimeout,
 	})
 	adm := admin.New(admin.Deps{Store: g.Store, Auth: g.Auth, Box: box, Bus: g.Bus, Now: o.Now, Log: o.Log})
-	root := server.New(server.Deps{
-		API: api, Admin: adm, Metrics: g.Metrics, Log: o.Log, Now: o.Now,
+	// The admin web UI and the billing API it reads; ui.Wrap turns its session
+	// cookie into the bearer key the JSON APIs expect.
+	ui, err := adminui.New(adminui.Deps{Auth: g.Auth, Box: box, Now: o.Now, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	bill := billing.New(billing.Deps{Store: g.Store, Auth: g.Auth, Now: o.Now, Log: o.Log})
+	root := ui.Wrap(server.New(server.Deps{
+		API: api, Admin: adm, Extra: []server.Registrar{bill, ui}, Metrics: g.Metrics, Log: o.Log, Now: o.Now,
 		Ready: g.readyChecks(),
-	})
+	}))
 	g.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.handlers.Add(1)
 		defer g.handlers.Done()

@@ -1,0 +1,1 @@
+// The sign-in page needs no script; this file keeps the layout uniform.
