@@ -141,6 +141,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 	started := time.Now()
 	load0 := loadAvg()
 	b.log.Print("building the gateway")
+	version := sourceVersion(c)
 	gwBin, err := gatewayBinary(ctx, c, b.dir)
 	if err != nil {
 		return err
@@ -181,7 +182,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 			return err
 		}
 		results = append(results, r)
-		if !sc.stream && c.perfDir != "" {
+		if c.perfDir != "" {
 			b.profile(ctx, sc)
 		}
 	}
@@ -215,7 +216,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 			return fmt.Errorf("%s died during the run (%v):\n%s", s.name, s.proc.err, s.proc.tail(3000))
 		}
 	}
-	rep := &report{cfg: c, started: started, took: time.Since(started), load0: load0, load1: loadAvg(),
+	rep := &report{cfg: c, version: version, started: started, took: time.Since(started), load0: load0, load1: loadAvg(),
 		subjects: b.subjects, scenarios: results, maxes: maxes, db: db, flushes: flushes}
 	text := rep.markdown()
 	if _, err := io.WriteString(stdout, text); err != nil {
@@ -506,7 +507,8 @@ func topKind(kinds map[string]int) string {
 }
 
 // profile records one extra, unmeasured round of sc per proxy with perf, and
-// writes perf's report of the top symbols next to the data.
+// writes perf's report of the top symbols next to the data (files named
+// <target>.<A|B>.*).
 func (b *bench) profile(ctx context.Context, sc scenario) {
 	dir := b.cfg.perfDir
 	if _, err := exec.LookPath("perf"); err != nil {
@@ -521,17 +523,18 @@ func (b *bench) profile(ctx context.Context, sc scenario) {
 		if !s.isProxy() {
 			continue
 		}
-		data := filepath.Join(dir, s.name+".perf.data")
+		name := s.name + "." + sc.title[:1]
+		data := filepath.Join(dir, name+".perf.data")
 		args := []string{"record", "-F", "999", "-g", "-p", strconv.Itoa(s.proc.pid()), "-o", data}
 		if b.cfg.pin {
 			args = append([]string{"-c", b.cfg.driverCPU, "perf"}, args...)
 		}
-		name := "perf"
+		bin := "perf"
 		if b.cfg.pin {
-			name = "taskset"
+			bin = "taskset"
 		}
-		rec := exec.Command(name, args...)
-		logf, _ := os.Create(filepath.Join(dir, s.name+".perf.log"))
+		rec := exec.Command(bin, args...)
+		logf, _ := os.Create(filepath.Join(dir, name+".perf.log"))
 		rec.Stdout, rec.Stderr = logf, logf
 		if err := rec.Start(); err != nil {
 			b.log.Printf("-perf: %v", err)
@@ -558,7 +561,7 @@ func (b *bench) profile(ctx context.Context, sc scenario) {
 			}
 			out = append(out, top...)
 		}
-		path := filepath.Join(dir, s.name+".top.txt")
+		path := filepath.Join(dir, name+".top.txt")
 		_ = os.WriteFile(path, out, 0o644)
 		b.log.Printf("-perf: wrote %s", path)
 	}

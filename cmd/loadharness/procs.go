@@ -39,8 +39,9 @@ func startProc(name, logPath, cpus string, env []string, bin string, args ...str
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	// Own process group: a Ctrl-C of the harness reaches the harness only, which
-	// then stops its children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// then stops its children in order. Should the harness die without stopping
+	// them, they get SIGTERM.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}

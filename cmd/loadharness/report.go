@@ -26,6 +26,7 @@ type dbFigures struct {
 // report is everything a run measured.
 type report struct {
 	cfg          *config
+	version      string // what the gateway was built from
 	started      time.Time
 	took         time.Duration
 	load0, load1 string
@@ -51,7 +52,8 @@ func (r *report) markdown() string {
 	p("- Load average before / after: %s / %s; the run took %s.\n", r.load0, r.load1, r.took.Round(time.Second))
 	p("- Fake provider: non-streamed replies after %s; streams of %d words, the first after %s, then one every %s. ",
 		c.latency, c.tokens, c.streamFirst, c.streamToken)
-	p("Gateways: keys, usage rows, metrics and the access log (level %s) on; go %s.\n", c.logLevel, runtime.Version())
+	p("Gateways (built from %s): keys, usage rows, metrics and the access log (level %s) on; %s.\n",
+		r.version, c.logLevel, runtime.Version())
 	p("- Method: %d rounds per scenario, each giving every target %s in turn (%s), after a %s warm-up per target; "+
 		"open-loop constant-rate driver; latency from sending to the last byte (full stream for streams); "+
 		"added = target − direct on the merged samples; CPU from /proc/<pid>/stat over the target's turns "+

@@ -44,6 +44,23 @@ func gatewayBinary(ctx context.Context, c *config, dir string) (string, error) {
 	return bin, nil
 }
 
+// sourceVersion describes the source the gateway was built from: the commit,
+// and whether the work tree had uncommitted changes.
+func sourceVersion(c *config) string {
+	if c.gatewayBin != "" {
+		return "the given binary " + c.gatewayBin
+	}
+	head, err := exec.Command("git", "-C", c.repo, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "a work tree outside git"
+	}
+	v := "commit " + strings.TrimSpace(string(head))
+	if st, err := exec.Command("git", "-C", c.repo, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		v += " plus uncommitted changes"
+	}
+	return v
+}
+
 // childEnv is the harness's environment without the variables that would
 // change a child's behaviour (gateway settings, proxies, GOMAXPROCS), plus
 // extra.
