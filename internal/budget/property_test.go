@@ -14,14 +14,17 @@ import (
 	"github.com/antigravity/gateway/internal/events"
 	"github.com/antigravity/gateway/internal/money"
 	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/store/pgtest"
+	"github.com/antigravity/gateway/internal/store/postgres"
 )
 
 // replica is one gateway instance's budget side: its own Redis connection,
-// event bus subscription, limits cache and reserver.
+// event bus subscription, limits cache and reserver (svc; r when on Redis).
 type replica struct {
 	c   *redis.Client
 	bus *events.Redis
 	r   *Redis
+	svc Service
 	m   *Metrics
 }
 
@@ -37,7 +40,7 @@ func newReplica(t *testing.T, st store.Budgets, prefix string, o RedisOptions) *
 	o.Prefix, o.Metrics, o.Log = prefix, m, quiet()
 	r := NewRedis(c, newLimits(t, st, bus, -1), st, bus, o)
 	t.Cleanup(r.Close)
-	return &replica{c: c, bus: bus, r: r, m: m}
+	return &replica{c: c, bus: bus, r: r, svc: r, m: m}
 }
 
 // outcome is what the harness saw of one request.
@@ -51,29 +54,65 @@ type outcome struct {
 	settled                  bool
 }
 
+// budgetStore is a store with usage and budgets (both back-ends).
+type budgetStore interface {
+	store.Budgets
+	InsertUsage(ctx context.Context, rows []store.UsageRecord) error
+}
+
+func openPostgres(t *testing.T) budgetStore {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestPropertyNoOverspend: 3 replicas (or the embedded reserver), 500
+// concurrent requests on a budget covering about 100 of them, with upstream
+// failures and client cancels; optionally Redis loses the counters mid-run.
 func TestPropertyNoOverspend(t *testing.T) {
+	sqliteStore := func(t *testing.T) budgetStore { return openStore(t) }
 	for _, tc := range []struct {
-		name  string
-		flush bool
-	}{{"steady", false}, {"redis flushed mid-run", true}} {
-		t.Run(tc.name, func(t *testing.T) { runProperty(t, tc.flush) })
+		name string
+		open func(t *testing.T) budgetStore
+		mode string
+	}{
+		{"redis/sqlite/steady", sqliteStore, "redis"},
+		{"redis/sqlite/flushed mid-run", sqliteStore, "flush"},
+		{"redis/postgres/steady", openPostgres, "redis"},
+		{"redis/postgres/flushed mid-run", openPostgres, "flush"},
+		{"embedded/sqlite", sqliteStore, "local"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runProperty(t, tc.open(t), tc.mode) })
 	}
 }
 
-func runProperty(t *testing.T, flush bool) {
+func runProperty(t *testing.T, st budgetStore, mode string) {
+	flush := mode == "flush"
 	const (
 		requests = 500
 		unit     = money.Nanos(1_000_000) // a typical request's worst case
 		limit    = 100 * unit
 	)
 	ctx := context.Background()
-	st := openStore(t)
 	setBudget(t, st, store.BudgetUser, "alice", limit)
 	setBudget(t, st, store.BudgetKey, "7", 10*limit)
-	admin := redisClient(t)
-	prefix := testPrefix(t, admin)
-	o := RedisOptions{RecoveryWindow: 200 * time.Millisecond}
-	reps := []*replica{newReplica(t, st, prefix, o), newReplica(t, st, prefix, o), newReplica(t, st, prefix, o)}
+	var reps []*replica
+	var admin *redis.Client
+	var prefix string
+	if mode == "local" {
+		m := NewMetrics(nil)
+		l := NewLocal(newLimits(t, st, nil, -1), st, Options{Metrics: m}, quiet())
+		reps = []*replica{{svc: l, m: m}}
+	} else {
+		admin = redisClient(t)
+		prefix = testPrefix(t, admin)
+		o := RedisOptions{RecoveryWindow: 200 * time.Millisecond}
+		reps = []*replica{newReplica(t, st, prefix, o), newReplica(t, st, prefix, o), newReplica(t, st, prefix, o)}
+	}
 	subj := Subject{UserOID: "alice", KeyID: 7}
 
 	outs := make([]outcome, requests)
@@ -101,7 +140,7 @@ func runProperty(t *testing.T, flush bool) {
 			id := fmt.Sprintf("req-%03d", i)
 			time.Sleep(time.Duration(rng.IntN(1_500_000)) * time.Microsecond) // arrivals spread over 1.5s
 			o.reserveStart = time.Now()
-			res, err := rep.r.Reserve(ctx, subj, id, o.amount)
+			res, err := rep.svc.Reserve(ctx, subj, id, o.amount)
 			o.reserveEnd = time.Now()
 			if err != nil {
 				o.refusal = code(err)
@@ -202,12 +241,15 @@ func runProperty(t *testing.T, flush bool) {
 		scope  store.BudgetScope
 		target string
 	}{{store.BudgetUser, "alice"}, {store.BudgetKey, "7"}} {
-		s, err := reps[0].r.Status(ctx, sc.scope, sc.target)
+		s, err := reps[0].svc.Status(ctx, sc.scope, sc.target)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if s.Spent != billed || s.Reserved != 0 {
 			t.Fatalf("%s counter: spent %s reserved %s, want %s and 0", sc.scope, s.Spent.USD(), s.Reserved.USD(), billed.USD())
+		}
+		if reps[0].r == nil {
+			continue
 		}
 		k := reps[0].r.keysOf(ref{sc.scope, sc.target}, m).k
 		fields, err := admin.HGetAll(ctx, k).Result()
