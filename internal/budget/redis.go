@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -55,8 +56,11 @@ type Redis struct {
 	led    *ledger
 
 	fallback *Local
-	down     sync.Mutex // guards wasDown
-	wasDown  bool
+	// downUntil (unix ns) is the end of the pause after a failed script:
+	// meanwhile Reserve does not wait on Redis again (it fails fast, or falls
+	// back when fail-open).
+	downUntil atomic.Int64
+	wasDown   atomic.Bool
 
 	pmu     sync.Mutex
 	pending []pendingSettle
@@ -189,6 +193,9 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 	for i := range bs {
 		names = append(names, ks[i].z)
 	}
+	if time.Now().UnixNano() < r.downUntil.Load() {
+		return r.unreachable(ctx, errors.New("budget: Redis failed moments ago"), subj, requestID, amount)
+	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		now := r.o.Now()
 		exp := now.Add(r.o.TTL)
@@ -203,6 +210,9 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 			// lost reply): drop the hold it may have taken, best effort; it
 			// would expire anyway.
 			go r.releaseOrphan(ks, requestID)
+			if ctx.Err() == nil {
+				r.downUntil.Store(time.Now().Add(downPause).UnixNano())
+			}
 			return r.unreachable(ctx, err, subj, requestID, amount)
 		}
 		r.redisUp()
@@ -240,6 +250,9 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 	return nil, r.failed(errors.New("budget: reserve did not converge"))
 }
 
+// downPause is how long Reserve stops waiting on Redis after a failure.
+const downPause = 500 * time.Millisecond
+
 func (r *Redis) failed(err error) error {
 	r.o.Metrics.rejected("unavailable")
 	return errUnavailable(err)
@@ -248,14 +261,13 @@ func (r *Redis) failed(err error) error {
 // unreachable answers a Reserve whose script failed: 503, or the local
 // fallback when fail-open.
 func (r *Redis) unreachable(ctx context.Context, err error, subj Subject, id string, amount money.Nanos) (Reservation, error) {
-	if ctx.Err() != nil || !r.o.FailOpen {
+	if ctx.Err() != nil {
+		return nil, errUnavailable(err) // the caller is gone: not a refusal
+	}
+	if !r.o.FailOpen {
 		return nil, r.failed(err)
 	}
-	r.down.Lock()
-	first := !r.wasDown
-	r.wasDown = true
-	r.down.Unlock()
-	if first {
+	if !r.wasDown.Swap(true) {
 		r.log.Error("budget: Redis unreachable; using the local fail-open fallback", "err", err)
 	}
 	res, ferr := r.fallback.Reserve(ctx, subj, id, amount)
@@ -277,11 +289,8 @@ func (r *Redis) unreachable(ctx context.Context, err error, subj Subject, id str
 // redisUp notes a successful script; after an outage the fallback's counters
 // are dropped so a later outage starts again from the database.
 func (r *Redis) redisUp() {
-	r.down.Lock()
-	was := r.wasDown
-	r.wasDown = false
-	r.down.Unlock()
-	if was {
+	if r.wasDown.Load() && r.wasDown.CompareAndSwap(true, false) {
+		r.downUntil.Store(0)
 		r.log.Info("budget: Redis answers again; leaving the fail-open fallback")
 		r.fallback.forget()
 	}
