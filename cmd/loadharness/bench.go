@@ -77,12 +77,10 @@ type scenario struct {
 type tally struct {
 	lat          []time.Duration
 	roundP50     []time.Duration
-	planned      int
 	sent, ok     int
 	errs         int
 	kinds        map[string]int
 	cpu          time.Duration // the subject's process
-	fakeCPU      time.Duration
 	pgCPU        time.Duration // PostgreSQL backends of the bench database (production)
 	pgKnown      bool
 	rssKB, hwmKB int64
@@ -376,10 +374,8 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 				pg0, errPG = backendCPU(ctx, c.pgAdmin, c.pgDB)
 			}
 			cpu0, _ := cpuTime(s.proc.pid())
-			fake0, _ := cpuTime(b.fake.pid())
 			r := b.run(ctx, s, sc.stream, sc.rate, c.roundDur)
 			cpu1, _ := cpuTime(s.proc.pid())
-			fake1, _ := cpuTime(b.fake.pid())
 			if pg0 != nil && errPG == nil {
 				// Rows of the round's last requests are written within the flush
 				// interval: wait for them before reading.
@@ -390,11 +386,9 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 				}
 			}
 			t.cpu += cpu1 - cpu0
-			t.fakeCPU += fake1 - fake0
 			if rss, hwm, err := memory(s.proc.pid()); err == nil {
 				t.rssKB, t.hwmKB = max(t.rssKB, rss), max(t.hwmKB, hwm)
 			}
-			t.planned += r.Planned
 			t.sent += r.Sent
 			t.ok += r.OK
 			t.errs += r.Errors

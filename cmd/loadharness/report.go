@@ -143,7 +143,12 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 		for _, cpu := range []int{firstCPU(r.cfg.proxyCPU), firstCPU(r.cfg.driverCPU)} {
 			parts = append(parts, fmt.Sprintf("CPU %d %.0f%%", cpu, 100*float64(sc.foreign[cpu])/float64(sc.wall)))
 		}
-		p(" Busy time of other processes during the rounds: %s.", strings.Join(parts, ", "))
+		p(" Busy time of other processes during the rounds: %s", strings.Join(parts, ", "))
+		if t := sc.tallies["gateway-production"]; t != nil && t.pgKnown {
+			p(" (the bench database's PostgreSQL backends, on either core, account for %.0f%% of one core)",
+				100*float64(t.pgCPU)/float64(sc.wall))
+		}
+		p(".")
 		for _, cpu := range []int{firstCPU(r.cfg.proxyCPU), firstCPU(r.cfg.driverCPU)} {
 			if sc.foreign[cpu] > sc.wall*15/100 {
 				p(" **Other processes used more than 15%% of CPU %d during these rounds: the figures are not reliable.**", cpu)
