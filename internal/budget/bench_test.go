@@ -125,3 +125,14 @@ func BenchmarkNoBudget(b *testing.B) {
 	}
 	b.ReportMetric(float64(h.n.Load())/float64(b.N), "roundtrips/op")
 }
+
+// BenchmarkRedisPing is the baseline: one bare round trip to the same Redis.
+func BenchmarkRedisPing(b *testing.B) {
+	c := redisClient(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if err := c.Ping(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -22,8 +22,9 @@ type Limits struct {
 	defaultUser money.Nanos // < 0: none
 	log         *slog.Logger
 
-	mu sync.RWMutex
-	m  map[ref]money.Nanos
+	mu    sync.RWMutex
+	m     map[ref]money.Nanos
+	unsub func()
 }
 
 // NewLimits loads every budget from st and subscribes to bus (which may be
@@ -37,9 +38,16 @@ func NewLimits(ctx context.Context, st store.Budgets, bus events.Bus, defaultUse
 		return nil, err
 	}
 	if bus != nil {
-		bus.Subscribe(l.onEvent)
+		l.unsub = bus.Subscribe(l.onEvent)
 	}
 	return l, nil
+}
+
+// Close stops listening to events.
+func (l *Limits) Close() {
+	if l.unsub != nil {
+		l.unsub()
+	}
 }
 
 // ParseDefault converts GATEWAY_DEFAULT_USER_BUDGET_USD ("" : none) for NewLimits.

@@ -80,8 +80,9 @@ func New(ctx context.Context, c Config) (*Instance, error) {
 // Run reloads the limits every interval until ctx ends.
 func (in *Instance) Run(ctx context.Context, interval time.Duration) { in.Limits.Run(ctx, interval) }
 
-// Close stops the Redis reserver's background loop (Local has none).
+// Close stops the event subscriptions and the Redis reserver's background loop.
 func (in *Instance) Close() {
+	in.Limits.Close()
 	if in.redis != nil {
 		in.redis.Close()
 	}
