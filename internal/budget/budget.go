@@ -47,8 +47,14 @@
 // over up to three budgets, settle, release. Counters are rebuilt from the
 // database when missing (see recovery.go). Local (embedded mode) keeps the same
 // counters in process. When Redis is unreachable, Redis fails closed (503
-// budget_unavailable) unless FailOpen is set, in which case each replica falls
-// back to a Local reserver of its own (documented in redis.go).
+// budget_unavailable, at once for 500ms after a failure rather than waiting on
+// every request) unless FailOpen is set, in which case each replica falls back
+// to a Local reserver of its own (documented at RedisOptions.FailOpen).
+//
+// Redis requirements: one primary (standalone or Sentinel; not Cluster, since a
+// reservation's script touches the keys of up to three budgets) with
+// maxmemory-policy noeviction. Amounts and limits are capped at 2^53-1
+// nano-USD (about 9 million USD), where the scripts' numbers stop being exact.
 package budget
 
 import (
