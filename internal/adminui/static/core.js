@@ -68,6 +68,8 @@
   const usdFmt = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 4 });
   const intFmt = new Intl.NumberFormat("en-US");
   const usd = (v) => usdFmt.format(Number(v || 0));
+  const usd2Fmt = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const usd2 = (v) => usd2Fmt.format(Number(v || 0));
   const int = (v) => intFmt.format(Number(v || 0));
   const pct = (v) => (Number(v) * 100).toFixed(1) + "%";
   function date(v) {
@@ -146,7 +148,9 @@
     }
     const top = items.slice(0, 12);
     const max = Math.max(...top.map((i) => Number(i.value))) || 1;
-    const rowH = 26, labelW = 190, W = 640, barW = W - labelW - 90;
+    // The drawing is as wide as its box, so its text stays at 12px.
+    const W = Math.max(300, Math.round(box.clientWidth || 640));
+    const rowH = 26, labelW = Math.min(190, Math.round(W * 0.4)), barW = W - labelW - 80;
     const H = top.length * rowH + 6;
     const g = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label, class: "bars", preserveAspectRatio: "xMinYMin meet" });
     g.append(svg("title", {}, document.createTextNode(label)));
@@ -171,7 +175,7 @@
       box.append(el("p", { class: "empty", text: emptyMsg }));
       return;
     }
-    const W = 640, H = 220, L = 64, B = 24, T = 10;
+    const W = Math.max(300, Math.round(box.clientWidth || 640)), H = 220, L = 64, B = 24, T = 10;
     const max = Math.max(...days.map((d) => Number(d.total_cost))) || 1;
     const step = (W - L - 8) / days.length;
     const g = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label, class: "daily" });
@@ -180,7 +184,7 @@
       const y = H - B - f * (H - B - T);
       g.append(svg("line", { x1: L, x2: W - 4, y1: y, y2: y, class: "grid" }));
       const t = svg("text", { x: L - 6, y: y + 4, "text-anchor": "end", class: "axis" });
-      t.textContent = usd(max * f);
+      t.textContent = usd2(max * f);
       g.append(t);
     }
     days.forEach((d, i) => {
