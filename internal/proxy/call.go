@@ -259,20 +259,23 @@ func (c *call) whole(clientCtx, ctx context.Context, w http.ResponseWriter, resp
 		contentType = "application/json"
 	}
 	var parsed struct {
-		Usage   *upstreamUsage `json:"usage"`
-		Choices []struct {
-			Message struct {
-				Content string `json:"content"`
-			} `json:"message"`
-		} `json:"choices"`
+		Usage *upstreamUsage `json:"usage"`
 	}
 	_ = json.Unmarshal(b, &parsed)
 	if parsed.Usage != nil {
 		c.tokens = tokensOf(parsed.Usage)
-	} else {
+	} else { // no usage reported: count locally (rare; decode the content then)
+		var content struct {
+			Choices []struct {
+				Message struct {
+					Content string `json:"content"`
+				} `json:"message"`
+			} `json:"choices"`
+		}
+		_ = json.Unmarshal(b, &content)
 		c.tokens.Prompt = c.localPromptTokens()
 		var parts []string
-		for _, ch := range parsed.Choices {
+		for _, ch := range content.Choices {
 			parts = append(parts, ch.Message.Content)
 		}
 		c.tokens.Completion = c.localTokens(parts)

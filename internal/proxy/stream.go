@@ -48,6 +48,7 @@ var (
 	dataPrefix = []byte("data:")
 	doneData   = []byte("[DONE]")
 	usageKey   = []byte(`"usage"`)
+	usageNull  = []byte(`"usage":null`)
 	errorKey   = []byte(`"error"`)
 	eventEnd   = []byte("\n\n")
 )
@@ -105,7 +106,9 @@ func relay(ctx context.Context, w http.ResponseWriter, body io.Reader, wantUsage
 			}
 		}
 		forward := true
-		if bytes.Contains(ev, usageKey) || bytes.Contains(ev, errorKey) {
+		// Decode only events that may carry usage or an error: every chunk of
+		// a stream that asked for usage has "usage":null, which needs nothing.
+		if hasUsage(ev) || bytes.Contains(ev, errorKey) {
 			var probe struct {
 				Choices []json.RawMessage `json:"choices"`
 				Usage   *upstreamUsage    `json:"usage"`
@@ -210,6 +213,19 @@ end:
 		}
 	}
 	return res
+}
+
+// hasUsage reports whether an event may carry a usage object (a "usage" key
+// whose value is not the compact null every intermediate chunk carries).
+func hasUsage(ev []byte) bool {
+	i := bytes.Index(ev, usageKey)
+	if i < 0 {
+		return false
+	}
+	if bytes.HasPrefix(ev[i:], usageNull) && bytes.Count(ev, usageKey) == 1 {
+		return false
+	}
+	return true
 }
 
 // upstreamStreamError turns an upstream error object into the gateway's error.

@@ -28,6 +28,12 @@ func TestRelayNormalisesSSE(t *testing.T) {
 			usageSeen: true,
 		},
 		{
+			name:      "usage:null chunks relayed, usage chunk hidden",
+			in:        `data: {"choices":[{"delta":{"content":"a"}}],"usage":null}` + "\n\ndata: " + usage + "\n\ndata: [DONE]\n\n",
+			out:       `data: {"choices":[{"delta":{"content":"a"}}],"usage":null}` + "\n\ndata: [DONE]\n\n",
+			usageSeen: true,
+		},
+		{
 			name:      "usage forwarded when asked",
 			in:        "data: " + chunk + "\n\ndata: " + usage + "\n\ndata: [DONE]\n\n",
 			wantUsage: true,

@@ -215,8 +215,11 @@ func (r *Recorder) Close(ctx context.Context) error {
 	var backoff time.Duration
 	for {
 		err := r.drain(ctx, true)
-		if err == nil {
+		if err == nil && r.Pending() == 0 {
 			return nil
+		}
+		if err == nil {
+			continue // rows recorded while closing
 		}
 		if ctx.Err() != nil {
 			return r.notWritten(ctx.Err(), err)
@@ -252,17 +255,27 @@ func (r *Recorder) nextBackoff(b time.Duration) time.Duration {
 	return min(2*b, r.o.MaxBackoff)
 }
 
-// drain writes queued rows batch by batch, oldest first, until the queue is empty
-// (only full batches are taken unless all) or a write fails; a failed batch is
-// kept and retried first next time. The caller holds r.writing.
+// drain writes queued rows batch by batch, oldest first, until the rows queued
+// when it started are written (only full batches are taken unless all) or a
+// write fails; a failed batch is kept and retried first next time. Rows that
+// arrive during the writes wait for the next flush, so a steady trickle is
+// written once per interval instead of in back-to-back tiny batches. The
+// caller holds r.writing.
 func (r *Recorder) drain(ctx context.Context, all bool) error {
-	for {
+	r.mu.Lock()
+	left := r.queued
+	r.mu.Unlock()
+	if r.batch != nil {
+		left += len(r.batch)
+	}
+	for left > 0 {
 		if r.batch == nil {
 			r.batch = r.take(all)
 			if r.batch == nil {
 				return nil
 			}
 		}
+		left -= len(r.batch)
 		if err := r.write(ctx, r.batch); err != nil {
 			return err
 		}
@@ -274,6 +287,7 @@ func (r *Recorder) drain(ctx context.Context, all bool) error {
 			return err
 		}
 	}
+	return nil
 }
 
 // take removes the oldest chunk from the queue (a partial one only if all).
