@@ -482,6 +482,23 @@ func TestBrowserAdminUI(t *testing.T) {
 			chromedp.Navigate(e.url+"/admin/models"),
 			chromedp.WaitVisible(chromedp.CSS(`tr[data-model="gpt-ui"]`)),
 		)
+		run(t, ctx, "edit a price and disable the model",
+			chromedp.Click(chromedp.CSS(`tr[data-model="gpt-ui"] button[aria-label="Edit gpt-ui"]`)),
+			chromedp.WaitVisible(chromedp.ID("edit-input_price_per_1m")),
+			chromedp.SetValue(chromedp.ID("edit-input_price_per_1m"), "3.125"),
+			chromedp.Click(chromedp.CSS(`.edit-row button[type="submit"]`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`.edit-row`)),
+			chromedp.Click(chromedp.CSS(`tr[data-model="gpt-ui"] button[aria-label="Disable gpt-ui"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-model="gpt-ui"] .badge.off`)),
+		)
+		var m struct {
+			InputPrice json.Number `json:"input_price_per_1m"`
+			Active     bool        `json:"is_active"`
+		}
+		e.call(testAdminKey, 200, "GET", "/admin/api/models/gpt-ui", nil, &m)
+		if m.InputPrice.String() != "3.125" || m.Active {
+			t.Errorf("after editing in the UI the model is %+v, want input price 3.125, disabled", m)
+		}
 		shot(t, ctx, dir, "models")
 		run(t, ctx, "audit",
 			chromedp.Navigate(e.url+"/admin/audit"),
