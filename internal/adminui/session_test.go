@@ -73,7 +73,9 @@ func newUIEnv(t *testing.T) *uiEnv {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	echo := func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "auth="+r.Header.Get("Authorization")) }
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "auth="+r.Header.Get("Authorization"))
+	}
 	mux.HandleFunc("/admin/api/", echo)
 	mux.HandleFunc("/v1/", echo)
 	e.ui.Register(mux)
