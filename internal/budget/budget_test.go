@@ -334,3 +334,28 @@ func testLoad(t *testing.T, im impl) {
 		t.Fatalf("key 7 status %+v", got)
 	}
 }
+
+func TestLocalForgetsOldMonths(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	setBudget(t, st, store.BudgetUser, "alice", 10*usd)
+	clk := newClock(time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC))
+	l := NewLocal(newLimits(t, st, nil, -1), st, Options{Now: clk.Now}, quiet())
+	for _, month := range []time.Month{1, 2, 3, 4} {
+		clk.Set(time.Date(2026, month, 15, 0, 0, 0, 0, time.UTC))
+		r, err := l.Reserve(ctx, Subject{UserOID: "alice"}, "m"+month.String(), usd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.Settle(ctx, usd)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var months []string
+	for k := range l.counters {
+		months = append(months, k.month)
+	}
+	if len(months) != 2 {
+		t.Fatalf("counters kept for %v, want March and April only", months)
+	}
+}

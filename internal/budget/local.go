@@ -104,11 +104,23 @@ func (l *Local) counter(ctx context.Context, k ckey, m Month) (*lcounter, error)
 		delete(l.loads, k)
 		if ld.err == nil {
 			l.counters[k] = &lcounter{spent: ld.spent, holds: map[string]lhold{}}
+			l.pruneLocked(m)
 		}
 		l.mu.Unlock()
 		close(ld.done)
 		if ld.err != nil {
 			return nil, ld.err
+		}
+	}
+}
+
+// pruneLocked forgets the counters without holds of months before the one
+// preceding m (requests started last month may still settle into it).
+func (l *Local) pruneLocked(m Month) {
+	prev := MonthOf(m.Start.Add(-time.Nanosecond), l.o.Location).Label
+	for k, c := range l.counters {
+		if k.month < prev && len(c.holds) == 0 {
+			delete(l.counters, k)
 		}
 	}
 }
