@@ -282,14 +282,16 @@ func runProperty(t *testing.T, st budgetStore, mode string) {
 }
 
 // TestDeadReplicaReclaimed: a replica that dies holding reservations leaks
-// nothing; after the expiry the whole budget is available to the others.
+// nothing; after the expiry the whole budget is available to the others. The
+// replicas share a fake clock, which the scripts use for expiries.
 func TestDeadReplicaReclaimed(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	setBudget(t, st, store.BudgetUser, "alice", 10*usd)
 	admin := redisClient(t)
 	prefix := testPrefix(t, admin)
-	o := RedisOptions{Options: Options{TTL: 400 * time.Millisecond}, RecoveryWindow: 50 * time.Millisecond}
+	clk := newClock(time.Now())
+	o := RedisOptions{Options: Options{TTL: time.Minute, Now: clk.Now}, RecoveryWindow: 50 * time.Millisecond}
 	a, dying := newReplica(t, st, prefix, o), newReplica(t, st, prefix, o)
 	for i := range 5 {
 		if _, err := dying.r.Reserve(ctx, Subject{UserOID: "alice"}, fmt.Sprintf("d%d", i), 2*usd); err != nil {
@@ -298,10 +300,11 @@ func TestDeadReplicaReclaimed(t *testing.T) {
 	}
 	dying.r.Close()
 	dying.c.Close() // the replica is gone: nothing will ever settle or release
+	clk.Add(59 * time.Second)
 	if _, err := a.r.Reserve(ctx, Subject{UserOID: "alice"}, "a0", 1); code(err) != "insufficient_quota" {
 		t.Fatalf("the dead replica's holds still count before the expiry: %v", err)
 	}
-	time.Sleep(450 * time.Millisecond)
+	clk.Add(2 * time.Second)
 	r, err := a.r.Reserve(ctx, Subject{UserOID: "alice"}, "a1", 10*usd)
 	if err != nil {
 		t.Fatalf("after the expiry the budget is whole again: %v", err)
