@@ -47,6 +47,9 @@ type Config struct {
 	BudgetFailOpen    bool          `env:"GATEWAY_BUDGET_FAIL_OPEN" envDefault:"false"`
 	DefaultUserBudget string        `env:"GATEWAY_DEFAULT_USER_BUDGET_USD"`
 	ReservationTTL    time.Duration `env:"GATEWAY_RESERVATION_TTL" envDefault:"15m"`
+	// UsageRetentionMonths drops whole UsageLogs partitions older than this
+	// many months (rollups are kept); 0 keeps everything.
+	UsageRetentionMonths int `env:"GATEWAY_USAGE_RETENTION_MONTHS" envDefault:"0"`
 }
 
 // Mode is the deployment mode.
@@ -130,6 +133,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad("%s must be a positive duration", name)
 		}
+	}
+	if c.UsageRetentionMonths < 0 {
+		bad("GATEWAY_USAGE_RETENTION_MONTHS must be 0 (keep everything) or a number of months")
 	}
 	if c.UsageBatchSize < 1 {
 		bad("GATEWAY_USAGE_BATCH_SIZE must be at least 1")

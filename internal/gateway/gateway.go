@@ -22,10 +22,12 @@ import (
 	"github.com/antigravity/gateway/internal/adminui"
 	"github.com/antigravity/gateway/internal/auth"
 	"github.com/antigravity/gateway/internal/billing"
+	"github.com/antigravity/gateway/internal/budget"
 	"github.com/antigravity/gateway/internal/config"
 	"github.com/antigravity/gateway/internal/delegation"
 	"github.com/antigravity/gateway/internal/events"
 	"github.com/antigravity/gateway/internal/fakeprovider"
+	"github.com/antigravity/gateway/internal/killswitch"
 	"github.com/antigravity/gateway/internal/metrics"
 	"github.com/antigravity/gateway/internal/proxy"
 	"github.com/antigravity/gateway/internal/secrets"
@@ -52,6 +54,9 @@ type Gateway struct {
 	// GeneratedAdminKey is the admin key created at this start, if one was
 	// (shown once); empty otherwise.
 	GeneratedAdminKey string
+	// Budget reserves and settles budgets; Kill blocks subjects.
+	Budget *budget.Instance
+	Kill   *killswitch.Registry
 
 	log      *slog.Logger
 	now      func() time.Time
@@ -112,6 +117,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 	if err := g.Registry.Reload(ctx); err != nil {
 		return nil, err
 	}
+	if err := g.openBudgets(ctx); err != nil {
+		return nil, fmt.Errorf("budgets: %w", err)
+	}
 	g.Metrics.Registry.MustRegister(upstream.NewCollector(func() []*upstream.Endpoint {
 		return upstream.AllEndpoints(g.Registry.Snapshot())
 	}, o.Now))
@@ -140,6 +148,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		Router:          g.newRouter(),
 		Client:          newUpstreamClient(cfg),
 		Usage:           g.Recorder,
+		Budget:          g.Budget,
+		Kill:            g.Kill,
 		Tokens:          tokens.NewCounter(),
 		Metrics:         g.Metrics,
 		Now:             o.Now,
@@ -147,7 +157,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 	})
-	adm := admin.New(admin.Deps{Store: g.Store, Auth: g.Auth, Box: box, Bus: g.Bus, Now: o.Now, Log: o.Log})
+	adm := admin.New(admin.Deps{Store: g.Store, Auth: g.Auth, Box: box, Bus: g.Bus, Now: o.Now, Log: o.Log, Budgets: g.Budget})
 	// The admin web UI and the billing API it reads; ui.Wrap turns its session
 	// cookie into the bearer key the JSON APIs expect.
 	ui, err := adminui.New(adminui.Deps{Auth: g.Auth, Box: box, Now: o.Now, Log: o.Log})
@@ -169,9 +179,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 }
 
 func (g *Gateway) openStore(ctx context.Context) error {
-	var err error
+	loc, err := time.LoadLocation(g.Config.BillingTZ)
+	if err != nil {
+		return err
+	}
 	if g.Config.Mode() == config.Production {
-		g.Store, err = postgres.Open(ctx, g.Config.DatabaseURL)
+		g.Store, err = postgres.Open(ctx, g.Config.DatabaseURL, postgres.WithBillingLocation(loc))
 		if err != nil {
 			return fmt.Errorf("opening PostgreSQL: %w", err)
 		}
@@ -179,7 +192,7 @@ func (g *Gateway) openStore(ctx context.Context) error {
 		if err := os.MkdirAll(g.Config.DataDir, 0o700); err != nil {
 			return fmt.Errorf("creating the data directory: %w", err)
 		}
-		g.Store, err = sqlite.Open(ctx, filepath.Join(g.Config.DataDir, "gateway.db"))
+		g.Store, err = sqlite.Open(ctx, filepath.Join(g.Config.DataDir, "gateway.db"), sqlite.WithBillingLocation(loc))
 		if err != nil {
 			return fmt.Errorf("opening SQLite: %w", err)
 		}
@@ -257,8 +270,14 @@ func (g *Gateway) readyChecks() map[string]server.Checker {
 func (g *Gateway) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancelBG = cancel
-	g.bg.Add(3)
+	g.bg.Add(6)
+	go func() { defer g.bg.Done(); g.Budget.Run(ctx, g.Config.ConfigRefresh) }()
 	go func() { defer g.bg.Done(); g.Registry.Run(ctx, g.Bus, g.Config.ConfigRefresh) }()
+	go func() { defer g.bg.Done(); g.Kill.Run(ctx, g.Config.ConfigRefresh) }()
+	go func() {
+		defer g.bg.Done()
+		billing.RunRetention(ctx, g.Store, g.Config.UsageRetentionMonths, g.now)
+	}()
 	go func() { defer g.bg.Done(); g.Auth.RunLastUsedFlusher(ctx, 10*time.Second) }()
 	go func() { defer g.bg.Done(); g.keepPartitions(ctx) }()
 	g.bg.Add(1)
@@ -328,6 +347,12 @@ func (g *Gateway) Close(ctx context.Context) error {
 }
 
 func (g *Gateway) closeResources() {
+	if g.Kill != nil {
+		g.Kill.Close()
+	}
+	if g.Budget != nil {
+		g.Budget.Close()
+	}
 	if g.fake != nil {
 		_ = g.fake.Close()
 	}
