@@ -16,6 +16,7 @@ import (
 	"github.com/antigravity/gateway/internal/events"
 	"github.com/antigravity/gateway/internal/secrets"
 	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/upstream"
 )
 
 // Authenticator verifies a presented API key (auth.Authenticator implements it).
@@ -34,6 +35,13 @@ type Deps struct {
 	Log   *slog.Logger
 	// Budgets reports budgets' months (nil: spend from the database only).
 	Budgets BudgetStatus
+	// Health gives endpoints' live health (nil: not shown).
+	Health HealthSource
+}
+
+// HealthSource reports an endpoint's live health on this replica.
+type HealthSource interface {
+	EndpointHealth(id int64) (upstream.HealthInfo, bool)
 }
 
 // API serves the admin routes.
@@ -46,6 +54,7 @@ type API struct {
 	log   *slog.Logger
 
 	budgets BudgetStatus
+	health  HealthSource
 }
 
 // New returns the admin API.
@@ -56,7 +65,7 @@ func New(d Deps) *API {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &API{store: d.Store, auth: d.Auth, box: d.Box, bus: d.Bus, now: d.Now, log: d.Log, budgets: d.Budgets}
+	return &API{store: d.Store, auth: d.Auth, box: d.Box, bus: d.Bus, now: d.Now, log: d.Log, budgets: d.Budgets, health: d.Health}
 }
 
 // handler is the shape of every admin handler: errors are returned and rendered
@@ -92,6 +101,8 @@ func (a *API) Register(mux *http.ServeMux) {
 		{"GET /admin/api/endpoints/{id}", a.getEndpoint},
 		{"PATCH /admin/api/endpoints/{id}", a.patchEndpoint},
 		{"DELETE /admin/api/endpoints/{id}", a.deleteEndpoint},
+		{"POST /admin/api/endpoints/{id}/drain", a.drainEndpoint(true)},
+		{"POST /admin/api/endpoints/{id}/undrain", a.drainEndpoint(false)},
 		{"GET /admin/api/audit", a.listAudit},
 		{"GET /admin/api/apps", a.listApps},
 		{"POST /admin/api/apps", a.createApp},

@@ -9,6 +9,7 @@ import (
 	"github.com/antigravity/gateway/internal/apierror"
 	"github.com/antigravity/gateway/internal/events"
 	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/upstream"
 )
 
 // defaultOpenAIBaseURL is the base URL of provider "openai" when none is given.
@@ -26,6 +27,7 @@ type endpointBody struct {
 	RPMLimit      *int64  `json:"rpm_limit"`
 	TPMLimit      *int64  `json:"tpm_limit"`
 	Active        *bool   `json:"is_active"`
+	Draining      *bool   `json:"draining"`
 }
 
 // endpointView is how an endpoint is shown: whether it has a credential, never
@@ -43,16 +45,31 @@ type endpointView struct {
 	RPMLimit      int64     `json:"rpm_limit"`
 	TPMLimit      int64     `json:"tpm_limit"`
 	Active        bool      `json:"is_active"`
+	Draining      bool      `json:"draining"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// Health is this replica's live view of the endpoint (absent for inactive
+	// endpoints and in audit snapshots).
+	Health *upstream.HealthInfo `json:"health,omitempty"`
 }
 
 func viewEndpoint(e store.Endpoint) endpointView {
 	return endpointView{
 		ID: e.ID, Model: e.Model, Provider: e.Provider, BaseURL: e.BaseURL, UpstreamModel: e.UpstreamModel,
 		APIVersion: e.APIVersion, HasAPIKey: len(e.Credential) > 0, Weight: e.Weight, Priority: e.Priority,
-		RPMLimit: e.RPMLimit, TPMLimit: e.TPMLimit, Active: e.Active, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		RPMLimit: e.RPMLimit, TPMLimit: e.TPMLimit, Active: e.Active, Draining: e.Draining, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
+}
+
+// liveEndpoint is viewEndpoint with the endpoint's live health attached.
+func (a *API) liveEndpoint(e store.Endpoint) endpointView {
+	v := viewEndpoint(e)
+	if a.health != nil {
+		if h, ok := a.health.EndpointHealth(e.ID); ok {
+			v.Health = &h
+		}
+	}
+	return v
 }
 
 // apply copies the non-secret fields present in b onto e.
@@ -80,6 +97,9 @@ func (b *endpointBody) apply(e *store.Endpoint) {
 	}
 	if b.Active != nil {
 		e.Active = *b.Active
+	}
+	if b.Draining != nil {
+		e.Draining = *b.Draining
 	}
 }
 
@@ -161,7 +181,7 @@ func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	page, more := slicePage(eps, p)
-	return writeList(w, mapSlice(page, viewEndpoint), more)
+	return writeList(w, mapSlice(page, a.liveEndpoint), more)
 }
 
 func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) error {
@@ -219,7 +239,7 @@ func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, viewEndpoint(e))
+	return writeJSON(w, http.StatusOK, a.liveEndpoint(e))
 }
 
 // patchEndpoint changes the fields present; a non-empty api_key replaces the
@@ -248,7 +268,7 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 	p := store.EndpointPatch{
 		Provider: &merged.Provider, BaseURL: &merged.BaseURL, UpstreamModel: &merged.UpstreamModel,
 		APIVersion: &merged.APIVersion, Credential: cred, Weight: &merged.Weight, Priority: &merged.Priority,
-		RPMLimit: &merged.RPMLimit, TPMLimit: &merged.TPMLimit, Active: &merged.Active,
+		RPMLimit: &merged.RPMLimit, TPMLimit: &merged.TPMLimit, Active: &merged.Active, Draining: &merged.Draining,
 	}
 	after, err := a.store.UpdateEndpoint(r.Context(), before.ID, p)
 	if err != nil {
@@ -257,6 +277,28 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 	a.publish(r, events.ConfigChanged, after.Model)
 	a.audit(r, "endpoint.update", "endpoint", strconv.FormatInt(after.ID, 10), viewEndpoint(before), viewEndpoint(after))
 	return writeJSON(w, http.StatusOK, viewEndpoint(after))
+}
+
+// drainEndpoint serves POST /admin/api/endpoints/{id}/drain and /undrain: a
+// draining endpoint takes no new requests on any replica; in-flight ones finish.
+func (a *API) drainEndpoint(on bool) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		before, err := a.endpoint(r)
+		if err != nil {
+			return err
+		}
+		after, err := a.store.UpdateEndpoint(r.Context(), before.ID, store.EndpointPatch{Draining: &on})
+		if err != nil {
+			return ifNotFound(err, endpointNotFound(before.ID))
+		}
+		action := "endpoint.undrain"
+		if on {
+			action = "endpoint.drain"
+		}
+		a.publish(r, events.ConfigChanged, after.Model)
+		a.audit(r, action, "endpoint", strconv.FormatInt(after.ID, 10), viewEndpoint(before), viewEndpoint(after))
+		return writeJSON(w, http.StatusOK, a.liveEndpoint(after))
+	}
 }
 
 func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {

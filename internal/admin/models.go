@@ -102,6 +102,12 @@ func detailModel(m store.Model, eps []store.Endpoint) modelDetail {
 	return modelDetail{modelView: viewModel(m), Endpoints: mapSlice(eps, viewEndpoint)}
 }
 
+// liveModel is detailModel with the endpoints' live health (for responses,
+// never for audit snapshots).
+func (a *API) liveModel(m store.Model, eps []store.Endpoint) modelDetail {
+	return modelDetail{modelView: viewModel(m), Endpoints: mapSlice(eps, a.liveEndpoint)}
+}
+
 // parsePrice converts a JSON number in USD to micro-USD without a float.
 func parsePrice(param string, n usd) (money.Micros, error) {
 	m, err := money.ParseUSD(string(n))
@@ -180,7 +186,7 @@ func (a *API) listModels(w http.ResponseWriter, r *http.Request) error {
 		byModel[e.Model] = append(byModel[e.Model], e)
 	}
 	page, more := slicePage(models, p)
-	return writeList(w, mapSlice(page, func(m store.Model) modelDetail { return detailModel(m, byModel[m.Name]) }), more)
+	return writeList(w, mapSlice(page, func(m store.Model) modelDetail { return a.liveModel(m, byModel[m.Name]) }), more)
 }
 
 func (a *API) createModel(w http.ResponseWriter, r *http.Request) error {
@@ -245,7 +251,7 @@ func (a *API) getModel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, detailModel(m, eps))
+	return writeJSON(w, http.StatusOK, a.liveModel(m, eps))
 }
 
 func (a *API) patchModel(w http.ResponseWriter, r *http.Request) error {
@@ -282,7 +288,7 @@ func (a *API) patchModel(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.publish(r, events.ConfigChanged, name)
 	a.audit(r, "model.update", "model", name, viewModel(before), viewModel(after))
-	return writeJSON(w, http.StatusOK, detailModel(after, eps))
+	return writeJSON(w, http.StatusOK, a.liveModel(after, eps))
 }
 
 // deleteModel removes a model and its endpoints.

@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 	})
-	adm := admin.New(admin.Deps{Store: g.Store, Auth: g.Auth, Box: box, Bus: g.Bus, Now: o.Now, Log: o.Log, Budgets: g.Budget})
+	adm := admin.New(admin.Deps{Store: g.Store, Auth: g.Auth, Box: box, Bus: g.Bus, Now: o.Now, Log: o.Log, Budgets: g.Budget, Health: g.Registry})
 	// The admin web UI and the billing API it reads; ui.Wrap turns its session
 	// cookie into the bearer key the JSON APIs expect.
 	ui, err := adminui.New(adminui.Deps{Auth: g.Auth, Box: box, Now: o.Now, Log: o.Log})

@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -171,4 +173,61 @@ func TestTranslatedProviders(t *testing.T) {
 func newServer(t *testing.T, h http.Handler) string {
 	t.Helper()
 	return newServerURL(t, h)
+}
+
+// TestDrainAndHealth: GET /admin/api/endpoints/{id} shows live health; a
+// drained endpoint takes no new requests while its in-flight stream finishes.
+func TestDrainAndHealth(t *testing.T) {
+	fake, fakeURL := newFake(t, fakeprovider.Options{TokenLatency: 20 * time.Millisecond, ReplyTokens: 20})
+	in := newInstance(t, nil)
+	c := in.client(in.addUserKey("gus"))
+	ctx := context.Background()
+	in.addBareModel("dr")
+	var a, b struct {
+		ID int64 `json:"id"`
+	}
+	in.mustAdmin(201, "POST", "/admin/api/models/dr/endpoints", map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "first", "priority": 1}, &a)
+	in.mustAdmin(201, "POST", "/admin/api/models/dr/endpoints", map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "second", "priority": 2}, &b)
+	in.reload()
+
+	s := c.Chat.Completions.NewStreaming(ctx, chatParams("dr", "long"))
+	if !s.Next() {
+		t.Fatalf("stream did not start: %v", s.Err())
+	}
+	var drained struct {
+		Draining bool `json:"draining"`
+		Health   struct {
+			State    string `json:"state"`
+			Inflight int64  `json:"inflight"`
+		} `json:"health"`
+	}
+	in.mustAdmin(200, "POST", fmt.Sprintf("/admin/api/endpoints/%d/drain", a.ID), nil, &drained)
+	in.reload()
+	in.mustAdmin(200, "GET", fmt.Sprintf("/admin/api/endpoints/%d", a.ID), nil, &drained)
+	if !drained.Draining || drained.Health.State != "draining" || drained.Health.Inflight != 1 {
+		t.Fatalf("after drain: %+v", drained)
+	}
+	fake.Reset()
+	if _, err := c.Chat.Completions.New(ctx, chatParams("dr", "new request")); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := fake.Requests(); len(reqs) != 1 || !strings.Contains(string(reqs[0].Body), `"model":"second"`) {
+		t.Fatalf("new request went to the drained endpoint: %d requests", len(reqs))
+	}
+	n := 1
+	for s.Next() {
+		n++
+	}
+	if s.Err() != nil || n < 20 {
+		t.Fatalf("in-flight stream on the drained endpoint did not finish: %d events, %v", n, s.Err())
+	}
+	in.mustAdmin(200, "POST", fmt.Sprintf("/admin/api/endpoints/%d/undrain", a.ID), nil, nil)
+	in.reload()
+	var h struct {
+		Health struct{ State string } `json:"health"`
+	}
+	in.mustAdmin(200, "GET", fmt.Sprintf("/admin/api/endpoints/%d", a.ID), nil, &h)
+	if h.Health.State != "healthy" {
+		t.Fatalf("after undrain: %+v", h)
+	}
 }

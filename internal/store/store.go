@@ -122,14 +122,16 @@ type Endpoint struct {
 	APIVersion    string `json:"api_version"`
 	// Credential is the ciphertext of the upstream credential (see package secrets);
 	// it never leaves the process in plaintext except towards the upstream.
-	Credential []byte    `json:"-"`
-	Weight     int       `json:"weight"`
-	Priority   int       `json:"priority"`
-	RPMLimit   int64     `json:"rpm_limit"` // 0: unlimited
-	TPMLimit   int64     `json:"tpm_limit"` // 0: unlimited
-	Active     bool      `json:"is_active"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	Credential []byte `json:"-"`
+	Weight     int    `json:"weight"`
+	Priority   int    `json:"priority"`
+	RPMLimit   int64  `json:"rpm_limit"` // 0: unlimited
+	TPMLimit   int64  `json:"tpm_limit"` // 0: unlimited
+	Active     bool   `json:"is_active"`
+	// Draining endpoints take no new requests; in-flight ones finish.
+	Draining  bool      `json:"draining"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // EndpointPatch changes the non-nil fields of an endpoint.
@@ -144,6 +146,7 @@ type EndpointPatch struct {
 	RPMLimit      *int64
 	TPMLimit      *int64
 	Active        *bool
+	Draining      *bool
 }
 
 // App is a registered internal application (spec §2.1).

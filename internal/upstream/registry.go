@@ -130,6 +130,7 @@ func (r *Registry) endpoint(cfg store.Endpoint) (*Endpoint, error) {
 		// mutated, so readers of the old snapshot stay consistent.
 		e.state = old.state
 	}
+	e.Health().SetDraining(cfg.Draining)
 	return e, nil
 }
 
@@ -159,4 +160,16 @@ func (r *Registry) Run(ctx context.Context, bus events.Bus, interval time.Durati
 			r.log.Warn("registry: reload failed; keeping the previous configuration", "err", err)
 		}
 	}
+}
+
+// EndpointHealth returns the live health of an active endpoint on this replica.
+func (r *Registry) EndpointHealth(id int64) (HealthInfo, bool) {
+	for _, p := range r.cur.Load().Models {
+		for _, e := range p.Endpoints {
+			if e.ID() == id {
+				return e.HealthInfo(time.Now()), true
+			}
+		}
+	}
+	return HealthInfo{}, false
 }

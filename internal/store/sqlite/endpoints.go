@@ -8,12 +8,12 @@ import (
 )
 
 const endpointCols = `id, model, provider, base_url, upstream_model, api_version, credential,
-	weight, priority, rpm_limit, tpm_limit, is_active, created_at, updated_at`
+	weight, priority, rpm_limit, tpm_limit, is_active, draining, created_at, updated_at`
 
 func scanEndpoint(r rowScanner) (store.Endpoint, error) {
 	var e store.Endpoint
 	err := r.Scan(&e.ID, &e.Model, &e.Provider, &e.BaseURL, &e.UpstreamModel, &e.APIVersion,
-		&e.Credential, &e.Weight, &e.Priority, &e.RPMLimit, &e.TPMLimit, &e.Active,
+		&e.Credential, &e.Weight, &e.Priority, &e.RPMLimit, &e.TPMLimit, &e.Active, &e.Draining,
 		timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
 	if len(e.Credential) == 0 {
 		e.Credential = nil
@@ -115,6 +115,9 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id int64, p store.EndpointPa
 	}
 	if p.Active != nil {
 		set.add("is_active", *p.Active)
+	}
+	if p.Draining != nil {
+		set.add("draining", *p.Draining)
 	}
 	if set.empty() {
 		return s.GetEndpoint(ctx, id)
