@@ -108,6 +108,26 @@ func (in *instance) waitSettled(path string, filter store.UsageFilter, within ti
 	}
 }
 
+// waitLimit waits until every instance enforces limit on the budget (limits
+// reach the reserver through an event and an asynchronous reload, so a PUT
+// returns before the budget is in force, even on the replica that served it).
+func waitLimit(t *testing.T, scope store.BudgetScope, target string, limit money.Nanos, ins ...*instance) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for _, in := range ins {
+		for {
+			got, _, ok := in.g.Budget.Limits.Limit(scope, target)
+			if ok && got == limit {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("budget %s:%s not in force after 1s (limit %s, ok %v)", scope, target, got.USD(), ok)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
 // uniqueOID names a user that no earlier run used: Redis counters outlive the
 // test databases.
 func uniqueOID(prefix string) string {
@@ -154,6 +174,7 @@ func TestBudgetAcrossReplicas(t *testing.T) {
 	path := "/admin/api/users/" + user + "/budget"
 	b := ins[1]
 	b.mustAdmin(200, "PUT", path, map[string]any{"monthly_usd": limit.JSON()}, nil)
+	waitLimit(t, store.BudgetUser, user, limit, ins...)
 	t.Logf("request cost $%s, worst case $%s, budget $%s", cost.USD(), worst.USD(), limit.USD())
 
 	type outcome struct {
@@ -282,6 +303,7 @@ func TestBudgetEmbedded(t *testing.T) {
 	t.Run("app", func(t *testing.T) {
 		limit := bigWorst / 2
 		in.mustAdmin(200, "PUT", "/admin/api/apps/dify/budget", map[string]any{"monthly_usd": limit.JSON()}, nil)
+		waitLimit(t, store.BudgetApp, "dify", limit, in)
 		r, err := postChat(ctx, in.srv.URL, k.Key, big, viaApp)
 		refused(t, r, err, "app 'dify'")
 		r, err = postChat(ctx, in.srv.URL, k.Key, small, viaApp)
@@ -311,6 +333,7 @@ func TestBudgetEmbedded(t *testing.T) {
 		path := fmt.Sprintf("/admin/api/keys/%d/budget", k.ID)
 		before, _ := in.budget(path) // the key already spent in the app subtest
 		in.mustAdmin(200, "PUT", path, map[string]any{"monthly_usd": (before + bigWorst/2).JSON()}, nil)
+		waitLimit(t, store.BudgetKey, fmt.Sprint(k.ID), before+bigWorst/2, in)
 		r, err := postChat(ctx, in.srv.URL, k.Key, big, nil)
 		refused(t, r, err, fmt.Sprintf("key '%d'", k.ID))
 		r, err = postChat(ctx, in.srv.URL, k.Key, small, nil)
@@ -362,6 +385,7 @@ func TestReplicaDeathReclaims(t *testing.T) {
 	limit := worst + worst/2
 	path := "/admin/api/users/" + user + "/budget"
 	in.mustAdmin(200, "PUT", path, map[string]any{"monthly_usd": limit.JSON()}, nil)
+	waitLimit(t, store.BudgetUser, user, limit, in)
 
 	const ttl = 3 * time.Second
 	addr := freeTCPAddr(t)
