@@ -32,6 +32,7 @@ import (
 	"strings"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
 )
 
 const (
@@ -126,7 +127,7 @@ func translateRequest(body []byte, upstreamModel string) ([]byte, error) {
 	if out.Tools, out.ToolChoice, err = convertTools(in.Tools, in.ToolChoice, in.ParallelToolCalls); err != nil {
 		return nil, err
 	}
-	return marshal(out)
+	return openaiwire.Marshal(out)
 }
 
 // thinkingBudget maps reasoning_effort to a thinking budget; 0 disables thinking.
@@ -159,7 +160,7 @@ func stopSequences(raw json.RawMessage) ([]string, error) {
 
 // convertMessages splits out the system prompt and converts the conversation,
 // merging consecutive messages of the same role.
-func convertMessages(msgs []chatMessage) (string, []message, error) {
+func convertMessages(msgs []openaiwire.ChatMessage) (string, []message, error) {
 	var system []string
 	var out []message
 	add := func(role string, blocks []block) {
@@ -210,43 +211,6 @@ func convertMessages(msgs []chatMessage) (string, []message, error) {
 		return "", nil, apierror.InvalidRequest("messages", "The conversation has no user or assistant message with content.")
 	}
 	return strings.Join(system, "\n\n"), out, nil
-}
-
-// parts decodes a content field: a string becomes one text part; null none.
-func parts(raw json.RawMessage, param string) ([]contentPart, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, apierror.InvalidRequest(param+".content", "Invalid content string.")
-		}
-		return []contentPart{{Type: "text", Text: s}}, nil
-	}
-	var ps []contentPart
-	if err := json.Unmarshal(raw, &ps); err != nil {
-		return nil, apierror.InvalidRequest(param+".content", "Invalid 'content': expected a string or an array of content parts.")
-	}
-	return ps, nil
-}
-
-// textOnly returns the texts of a content that may only hold text.
-func textOnly(raw json.RawMessage, param string) ([]string, error) {
-	ps, err := parts(raw, param)
-	if err != nil {
-		return nil, err
-	}
-	var texts []string
-	for j, p := range ps {
-		if p.Type != "text" {
-			return nil, apierror.InvalidRequest(param+".content["+strconv.Itoa(j)+"]",
-				"Only text content is supported in this message, not '"+p.Type+"'.")
-		}
-		texts = append(texts, p.Text)
-	}
-	return texts, nil
 }
 
 func userBlocks(raw json.RawMessage, param string) ([]block, error) {
@@ -305,7 +269,7 @@ func mediaSource(u, param string) (*source, error) {
 	return nil, apierror.InvalidRequest(param, "Expected a data: URL or an http(s) URL.")
 }
 
-func assistantBlocks(m chatMessage, param string) ([]block, error) {
+func assistantBlocks(m openaiwire.ChatMessage, param string) ([]block, error) {
 	ps, err := parts(m.Content, param)
 	if err != nil {
 		return nil, err
@@ -344,7 +308,7 @@ func assistantBlocks(m chatMessage, param string) ([]block, error) {
 	return out, nil
 }
 
-func toolResult(m chatMessage, param string) (block, error) {
+func toolResult(m openaiwire.ChatMessage, param string) (block, error) {
 	if m.ToolCallID == "" {
 		return block{}, apierror.InvalidRequest(param+".tool_call_id", "A tool message needs the tool_call_id it answers.")
 	}
@@ -366,7 +330,7 @@ func toolResult(m chatMessage, param string) (block, error) {
 			}
 		}
 		if len(blocks) > 0 {
-			enc, err := marshal(blocks)
+			enc, err := openaiwire.Marshal(blocks)
 			if err != nil {
 				return block{}, err
 			}
@@ -376,7 +340,7 @@ func toolResult(m chatMessage, param string) (block, error) {
 	return b, nil
 }
 
-func convertTools(tools []chatTool, choice json.RawMessage, parallel *bool) ([]toolDef, *toolChoice, error) {
+func convertTools(tools []openaiwire.ChatTool, choice json.RawMessage, parallel *bool) ([]toolDef, *toolChoice, error) {
 	var defs []toolDef
 	for i, t := range tools {
 		param := "tools[" + strconv.Itoa(i) + "]"

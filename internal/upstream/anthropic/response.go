@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
 )
 
 // clock gives the translation its time, so tests can fix it.
@@ -29,7 +31,7 @@ func response(body []byte, model string, now clock) ([]byte, error) {
 	if m.Type != "message" {
 		return nil, fmt.Errorf("anthropic: unexpected response type %q", m.Type)
 	}
-	msg := replyMessage{Role: "assistant", Refusal: null()}
+	msg := openaiwire.ReplyMessage{Role: "assistant", Refusal: openaiwire.Null()}
 	var text, reasoning strings.Builder
 	for _, b := range m.Content {
 		switch b.Type {
@@ -43,17 +45,17 @@ func response(body []byte, model string, now clock) ([]byte, error) {
 			if len(b.Input) > 0 && json.Compact(&buf, b.Input) == nil {
 				args = buf.String()
 			}
-			msg.ToolCalls = append(msg.ToolCalls, toolCallOut{ID: b.ID, Type: "function",
-				Function: functionCall{Name: b.Name, Arguments: args}})
+			msg.ToolCalls = append(msg.ToolCalls, openaiwire.ToolCallOut{ID: b.ID, Type: "function",
+				Function: openaiwire.FunctionCall{Name: b.Name, Arguments: args}})
 		}
 	}
 	if text.Len() > 0 || len(msg.ToolCalls) == 0 {
-		msg.Content = ptr(text.String())
+		msg.Content = openaiwire.Ptr(text.String())
 	}
 	msg.ReasoningContent = reasoning.String()
-	return marshal(completion{
+	return openaiwire.Marshal(openaiwire.Completion{
 		ID: m.ID, Object: "chat.completion", Created: now().Unix(), Model: model,
-		Choices: []choice{{Message: msg, Logprobs: null(), FinishReason: finishReason(m.StopReason)}},
+		Choices: []openaiwire.Choice{{Message: msg, Logprobs: openaiwire.Null(), FinishReason: finishReason(m.StopReason)}},
 		Usage:   m.Usage.openAI(),
 	})
 }
@@ -118,10 +120,10 @@ func errorType(code string, status int) string {
 }
 
 func openAIError(msg, typ, code string) []byte {
-	d := errorDetail{Message: msg, Type: typ}
+	d := openaiwire.ErrorDetail{Message: msg, Type: typ}
 	if code != "" {
 		d.Code = &code
 	}
-	b, _ := marshal(errorBody{Error: d})
+	b, _ := openaiwire.Marshal(openaiwire.ErrorBody{Error: d})
 	return b
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"time"
+
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
 )
 
 // Stream wraps a streaming Messages response body and yields OpenAI
@@ -22,12 +24,12 @@ func Stream(r io.Reader, model string) io.ReadCloser {
 }
 
 func newStream(r io.Reader, model string, now clock) *streamer {
-	return &streamer{src: r, sse: newSSEReader(r), model: model, now: now, tools: map[int]int{}}
+	return &streamer{src: r, sse: openaiwire.NewSSEReader(r), model: model, now: now, tools: map[int]int{}}
 }
 
 type streamer struct {
 	src   io.Reader
-	sse   *sseReader
+	sse   *openaiwire.SSEReader
 	model string
 	now   clock
 
@@ -43,7 +45,7 @@ type streamer struct {
 
 func (s *streamer) Read(p []byte) (int, error) {
 	for s.out.Len() == 0 && s.err == nil {
-		ev, err := s.sse.next()
+		ev, err := s.sse.Next()
 		if err != nil {
 			s.err = err
 			break
@@ -84,15 +86,15 @@ type streamEvent struct {
 	} `json:"error"`
 }
 
-func (s *streamer) handle(ev sseEvent) {
+func (s *streamer) handle(ev openaiwire.SSEEvent) {
 	var e streamEvent
-	if err := json.Unmarshal(ev.data, &e); err != nil {
+	if err := json.Unmarshal(ev.Data, &e); err != nil {
 		s.emitRaw(openAIError("The upstream sent an invalid stream event.", "server_error", "invalid_upstream_event"))
 		s.err = io.EOF
 		return
 	}
 	if e.Type == "" {
-		e.Type = ev.name
+		e.Type = ev.Name
 	}
 	switch e.Type {
 	case "message_start":
@@ -103,41 +105,41 @@ func (s *streamer) handle(ev sseEvent) {
 		switch e.ContentBlock.Type {
 		case "text":
 			if e.ContentBlock.Text != "" {
-				s.emit(delta{Content: ptr(e.ContentBlock.Text)}, nil)
+				s.emit(openaiwire.Delta{Content: openaiwire.Ptr(e.ContentBlock.Text)}, nil)
 			}
 		case "thinking":
 			if e.ContentBlock.Thinking != "" {
-				s.emit(delta{ReasoningContent: e.ContentBlock.Thinking}, nil)
+				s.emit(openaiwire.Delta{ReasoningContent: e.ContentBlock.Thinking}, nil)
 			}
 		case "tool_use":
 			i := len(s.tools)
 			s.tools[e.Index] = i
-			s.emit(delta{ToolCalls: []toolCallOut{{Index: ptr(i), ID: e.ContentBlock.ID, Type: "function",
-				Function: functionCall{Name: e.ContentBlock.Name}}}}, nil)
+			s.emit(openaiwire.Delta{ToolCalls: []openaiwire.ToolCallOut{{Index: openaiwire.Ptr(i), ID: e.ContentBlock.ID, Type: "function",
+				Function: openaiwire.FunctionCall{Name: e.ContentBlock.Name}}}}, nil)
 		}
 	case "content_block_delta":
 		s.start()
 		switch e.Delta.Type {
 		case "text_delta":
-			s.emit(delta{Content: ptr(e.Delta.Text)}, nil)
+			s.emit(openaiwire.Delta{Content: openaiwire.Ptr(e.Delta.Text)}, nil)
 		case "thinking_delta":
-			s.emit(delta{ReasoningContent: e.Delta.Thinking}, nil)
+			s.emit(openaiwire.Delta{ReasoningContent: e.Delta.Thinking}, nil)
 		case "input_json_delta":
 			if i, ok := s.tools[e.Index]; ok && e.Delta.PartialJSON != "" {
-				s.emit(delta{ToolCalls: []toolCallOut{{Index: ptr(i), Function: functionCall{Arguments: e.Delta.PartialJSON}}}}, nil)
+				s.emit(openaiwire.Delta{ToolCalls: []openaiwire.ToolCallOut{{Index: openaiwire.Ptr(i), Function: openaiwire.FunctionCall{Arguments: e.Delta.PartialJSON}}}}, nil)
 			}
 		}
 	case "message_delta":
 		s.start()
 		s.usage.merge(e.Usage)
 		if e.Delta.StopReason != "" {
-			s.emit(delta{}, ptr(finishReason(e.Delta.StopReason)))
+			s.emit(openaiwire.Delta{}, openaiwire.Ptr(finishReason(e.Delta.StopReason)))
 		}
 	case "message_stop":
 		s.start()
 		c := s.chunk()
-		c.Choices, c.Usage = []chunkChoice{}, s.usage.openAI()
-		b, _ := marshal(c)
+		c.Choices, c.Usage = []openaiwire.ChunkChoice{}, s.usage.openAI()
+		b, _ := openaiwire.Marshal(c)
 		s.emitRaw(b)
 		s.emitRaw([]byte("[DONE]"))
 		s.err = io.EOF
@@ -159,22 +161,18 @@ func (s *streamer) start() {
 	}
 	s.started = true
 	s.created = s.now().Unix()
-	s.emit(delta{Role: "assistant", Content: ptr("")}, nil)
+	s.emit(openaiwire.Delta{Role: "assistant", Content: openaiwire.Ptr("")}, nil)
 }
 
-func (s *streamer) chunk() chunk {
-	return chunk{ID: s.id, Object: "chat.completion.chunk", Created: s.created, Model: s.model}
+func (s *streamer) chunk() openaiwire.Chunk {
+	return openaiwire.Chunk{ID: s.id, Object: "chat.completion.chunk", Created: s.created, Model: s.model}
 }
 
-func (s *streamer) emit(d delta, finish *string) {
+func (s *streamer) emit(d openaiwire.Delta, finish *string) {
 	c := s.chunk()
-	c.Choices = []chunkChoice{{Delta: d, Logprobs: null(), FinishReason: finish}}
-	b, _ := marshal(c)
+	c.Choices = []openaiwire.ChunkChoice{{Delta: d, Logprobs: openaiwire.Null(), FinishReason: finish}}
+	b, _ := openaiwire.Marshal(c)
 	s.emitRaw(b)
 }
 
-func (s *streamer) emitRaw(data []byte) {
-	s.out.WriteString("data: ")
-	s.out.Write(data)
-	s.out.WriteString("\n\n")
-}
+func (s *streamer) emitRaw(data []byte) { openaiwire.WriteEvent(&s.out, data) }

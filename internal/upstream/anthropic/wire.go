@@ -1,6 +1,10 @@
 package anthropic
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
+)
 
 // This file holds Anthropic's Messages API shapes.
 
@@ -109,14 +113,14 @@ func (u *wireUsage) merge(o wireUsage) {
 }
 
 // openAI converts the usage: prompt tokens include the cache reads and writes.
-func (u wireUsage) openAI() *usage {
+func (u wireUsage) openAI() *openaiwire.Usage {
 	v := func(p *int64) int64 {
 		if p == nil {
 			return 0
 		}
 		return *p
 	}
-	out := &usage{
+	out := &openaiwire.Usage{
 		PromptTokens:     v(u.InputTokens) + v(u.CacheReadInputTokens) + v(u.CacheCreationInputTokens),
 		CompletionTokens: v(u.OutputTokens),
 	}

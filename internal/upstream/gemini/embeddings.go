@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
 )
 
 // translateEmbeddings converts an OpenAI embeddings body into a
@@ -42,7 +43,7 @@ func translateEmbeddings(body []byte, upstreamModel string) ([]byte, string, err
 		out.Requests[i] = embedContentRequest{Model: modelPath(model), Content: content{Parts: []part{{Text: s}}},
 			OutputDimensionality: in.Dimensions}
 	}
-	b, err := marshal(out)
+	b, err := openaiwire.Marshal(out)
 	return b, model, err
 }
 
@@ -128,5 +129,5 @@ func EmbeddingsResponse(body []byte, model string, openAIBody []byte) ([]byte, e
 	}
 	out.Usage.PromptTokens = EstimateTokens(inputs)
 	out.Usage.TotalTokens = out.Usage.PromptTokens
-	return marshal(out)
+	return openaiwire.Marshal(out)
 }

@@ -39,6 +39,7 @@ import (
 	"strings"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
 )
 
 // DefaultVersion is the API version in the path when none is configured.
@@ -137,7 +138,7 @@ func translateChat(body []byte) ([]byte, string, bool, error) {
 	if out.GenerationConfig, err = convertConfig(&in); err != nil {
 		return nil, "", false, err
 	}
-	b, err := marshal(out)
+	b, err := openaiwire.Marshal(out)
 	return b, in.Model, in.Stream, err
 }
 
@@ -184,7 +185,7 @@ func convertConfig(in *chatRequest) (*generationConfig, error) {
 	default:
 		return nil, apierror.InvalidRequest("reasoning_effort", "Invalid 'reasoning_effort': expected none, minimal, low, medium or high.")
 	}
-	if b, err := marshal(gc); err != nil || string(b) == "{}" {
+	if b, err := openaiwire.Marshal(gc); err != nil || string(b) == "{}" {
 		return nil, err
 	}
 	return &gc, nil
@@ -206,7 +207,7 @@ func stopSequences(raw json.RawMessage) ([]string, error) {
 }
 
 // convertMessages builds systemInstruction and contents.
-func convertMessages(msgs []chatMessage) (*content, []content, error) {
+func convertMessages(msgs []openaiwire.ChatMessage) (*content, []content, error) {
 	var system *content
 	var out []content
 	toolResults := map[int]bool{} // indexes in out of contents holding tool results
@@ -263,43 +264,6 @@ func convertMessages(msgs []chatMessage) (*content, []content, error) {
 		return nil, nil, apierror.InvalidRequest("messages", "The conversation has no user or assistant message with content.")
 	}
 	return system, out, nil
-}
-
-// parts decodes a content field: a string becomes one text part; null none.
-func parts(raw json.RawMessage, param string) ([]contentPart, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, apierror.InvalidRequest(param+".content", "Invalid content string.")
-		}
-		return []contentPart{{Type: "text", Text: s}}, nil
-	}
-	var ps []contentPart
-	if err := json.Unmarshal(raw, &ps); err != nil {
-		return nil, apierror.InvalidRequest(param+".content", "Invalid 'content': expected a string or an array of content parts.")
-	}
-	return ps, nil
-}
-
-// textOnly returns the texts of a content that may only hold text.
-func textOnly(raw json.RawMessage, param string) ([]string, error) {
-	ps, err := parts(raw, param)
-	if err != nil {
-		return nil, err
-	}
-	var texts []string
-	for j, p := range ps {
-		if p.Type != "text" {
-			return nil, apierror.InvalidRequest(param+".content["+strconv.Itoa(j)+"]",
-				"Only text content is supported in this message, not '"+p.Type+"'.")
-		}
-		texts = append(texts, p.Text)
-	}
-	return texts, nil
 }
 
 func userParts(raw json.RawMessage, param string) ([]part, error) {
@@ -376,7 +340,7 @@ func mediaPart(u, param string, image bool) (part, error) {
 	return part{}, apierror.InvalidRequest(param, "Expected a data: URL.")
 }
 
-func modelParts(m chatMessage, param string, names map[string]string) ([]part, error) {
+func modelParts(m openaiwire.ChatMessage, param string, names map[string]string) ([]part, error) {
 	ps, err := parts(m.Content, param)
 	if err != nil {
 		return nil, err
@@ -416,7 +380,7 @@ func modelParts(m chatMessage, param string, names map[string]string) ([]part, e
 	return out, nil
 }
 
-func toolResponse(m chatMessage, param string, names map[string]string) (part, error) {
+func toolResponse(m openaiwire.ChatMessage, param string, names map[string]string) (part, error) {
 	name, ok := names[m.ToolCallID]
 	if !ok {
 		return part{}, apierror.InvalidRequest(param+".tool_call_id",
@@ -431,13 +395,13 @@ func toolResponse(m chatMessage, param string, names map[string]string) (part, e
 	var obj map[string]json.RawMessage
 	if json.Unmarshal([]byte(result), &obj) == nil && obj != nil {
 		resp = json.RawMessage(result)
-	} else if resp, err = marshal(map[string]string{"result": result}); err != nil {
+	} else if resp, err = openaiwire.Marshal(map[string]string{"result": result}); err != nil {
 		return part{}, err
 	}
 	return part{FunctionResponse: &functionResponse{Name: name, Response: resp}}, nil
 }
 
-func convertTools(tools []chatTool, choice json.RawMessage) ([]tool, *toolConfig, error) {
+func convertTools(tools []openaiwire.ChatTool, choice json.RawMessage) ([]tool, *toolConfig, error) {
 	var decls []functionDeclaration
 	for i, t := range tools {
 		param := "tools[" + strconv.Itoa(i) + "]"

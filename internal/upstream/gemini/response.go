@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
 )
 
 // env is what a translation takes from its surroundings, fixed by tests.
@@ -54,10 +56,10 @@ func response(body []byte, model string, e env) ([]byte, error) {
 	if rid == "" {
 		rid = e.newID()
 	}
-	out := completion{ID: "chatcmpl-" + rid, Object: "chat.completion", Created: e.now().Unix(), Model: model, Choices: []choice{}}
+	out := openaiwire.Completion{ID: "chatcmpl-" + rid, Object: "chat.completion", Created: e.now().Unix(), Model: model, Choices: []openaiwire.Choice{}}
 	calls := 0
 	for _, c := range r.Candidates {
-		msg := replyMessage{Role: "assistant", Refusal: null()}
+		msg := openaiwire.ReplyMessage{Role: "assistant", Refusal: openaiwire.Null()}
 		var text, reasoning strings.Builder
 		if c.Content != nil {
 			for _, p := range c.Content.Parts {
@@ -73,27 +75,27 @@ func response(body []byte, model string, e env) ([]byte, error) {
 			}
 		}
 		if text.Len() > 0 || len(msg.ToolCalls) == 0 {
-			msg.Content = ptr(text.String())
+			msg.Content = openaiwire.Ptr(text.String())
 		}
 		msg.ReasoningContent = reasoning.String()
-		out.Choices = append(out.Choices, choice{Index: c.Index, Message: msg, Logprobs: null(),
+		out.Choices = append(out.Choices, openaiwire.Choice{Index: c.Index, Message: msg, Logprobs: openaiwire.Null(),
 			FinishReason: finishReason(c.FinishReason, len(msg.ToolCalls) > 0)})
 	}
 	if len(out.Choices) == 0 {
 		if r.PromptFeedback == nil || r.PromptFeedback.BlockReason == "" {
 			return nil, errors.New("gemini: the response has no candidates")
 		}
-		out.Choices = append(out.Choices, choice{Message: replyMessage{Role: "assistant", Content: ptr(""), Refusal: null()},
-			Logprobs: null(), FinishReason: "content_filter"})
+		out.Choices = append(out.Choices, openaiwire.Choice{Message: openaiwire.ReplyMessage{Role: "assistant", Content: openaiwire.Ptr(""), Refusal: openaiwire.Null()},
+			Logprobs: openaiwire.Null(), FinishReason: "content_filter"})
 	}
 	if r.UsageMetadata != nil {
 		out.Usage = r.UsageMetadata.openAI()
 	}
-	return marshal(out)
+	return openaiwire.Marshal(out)
 }
 
 // toolCall converts the n-th function call of a response.
-func toolCall(fc *functionCallPart, rid string, n int) toolCallOut {
+func toolCall(fc *functionCallPart, rid string, n int) openaiwire.ToolCallOut {
 	id := fc.ID
 	if id == "" {
 		id = "call_" + rid + "_" + strconv.Itoa(n)
@@ -103,7 +105,7 @@ func toolCall(fc *functionCallPart, rid string, n int) toolCallOut {
 	if len(fc.Args) > 0 && json.Compact(&buf, fc.Args) == nil && buf.String() != "null" {
 		args = buf.String()
 	}
-	return toolCallOut{ID: id, Type: "function", Function: functionCall{Name: fc.Name, Arguments: args}}
+	return openaiwire.ToolCallOut{ID: id, Type: "function", Function: openaiwire.FunctionCall{Name: fc.Name, Arguments: args}}
 }
 
 // finishReason maps Gemini's finishReason to OpenAI's finish_reason.
@@ -173,10 +175,10 @@ func errorType(googleStatus string, status int) string {
 }
 
 func openAIError(msg, typ, code string) []byte {
-	d := errorDetail{Message: msg, Type: typ}
+	d := openaiwire.ErrorDetail{Message: msg, Type: typ}
 	if code != "" {
 		d.Code = &code
 	}
-	b, _ := marshal(errorBody{Error: d})
+	b, _ := openaiwire.Marshal(openaiwire.ErrorBody{Error: d})
 	return b
 }

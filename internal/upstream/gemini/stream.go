@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
 )
 
 // Stream wraps a streamGenerateContent?alt=sse body and yields OpenAI
@@ -24,13 +26,13 @@ func Stream(r io.Reader, model string) io.ReadCloser {
 }
 
 func newStream(r io.Reader, model string, e env) *streamer {
-	return &streamer{src: r, sse: newSSEReader(r), model: model, env: e,
+	return &streamer{src: r, sse: openaiwire.NewSSEReader(r), model: model, env: e,
 		started: map[int]bool{}, calls: map[int]int{}}
 }
 
 type streamer struct {
 	src   io.Reader
-	sse   *sseReader
+	sse   *openaiwire.SSEReader
 	model string
 	env   env
 
@@ -48,7 +50,7 @@ type streamer struct {
 
 func (s *streamer) Read(p []byte) (int, error) {
 	for s.out.Len() == 0 && s.err == nil {
-		ev, err := s.sse.next()
+		ev, err := s.sse.Next()
 		switch {
 		case errors.Is(err, io.EOF):
 			s.end()
@@ -79,18 +81,18 @@ func (s *streamer) end() {
 		return
 	}
 	c := s.chunk()
-	c.Choices = []chunkChoice{}
+	c.Choices = []openaiwire.ChunkChoice{}
 	if s.usage != nil {
 		c.Usage = s.usage.openAI()
-		b, _ := marshal(c)
+		b, _ := openaiwire.Marshal(c)
 		s.emitRaw(b)
 	}
 	s.emitRaw([]byte("[DONE]"))
 }
 
-func (s *streamer) handle(ev sseEvent) {
+func (s *streamer) handle(ev openaiwire.SSEEvent) {
 	var r generateResponse
-	if err := json.Unmarshal(ev.data, &r); err != nil {
+	if err := json.Unmarshal(ev.Data, &r); err != nil {
 		s.emitRaw(openAIError("The upstream sent an invalid stream event.", "server_error", "invalid_upstream_event"))
 		s.err = io.EOF
 		return
@@ -121,26 +123,26 @@ func (s *streamer) handle(ev sseEvent) {
 				switch {
 				case p.FunctionCall != nil:
 					tc := toolCall(p.FunctionCall, s.rid, s.total)
-					tc.Index = ptr(s.calls[c.Index])
+					tc.Index = openaiwire.Ptr(s.calls[c.Index])
 					s.calls[c.Index]++
 					s.total++
-					s.emit(c.Index, delta{ToolCalls: []toolCallOut{tc}}, nil)
+					s.emit(c.Index, openaiwire.Delta{ToolCalls: []openaiwire.ToolCallOut{tc}}, nil)
 				case p.Text == "":
 				case p.Thought:
-					s.emit(c.Index, delta{ReasoningContent: p.Text}, nil)
+					s.emit(c.Index, openaiwire.Delta{ReasoningContent: p.Text}, nil)
 				default:
-					s.emit(c.Index, delta{Content: ptr(p.Text)}, nil)
+					s.emit(c.Index, openaiwire.Delta{Content: openaiwire.Ptr(p.Text)}, nil)
 				}
 			}
 		}
 		if c.FinishReason != "" {
-			s.emit(c.Index, delta{}, ptr(finishReason(c.FinishReason, s.calls[c.Index] > 0)))
+			s.emit(c.Index, openaiwire.Delta{}, openaiwire.Ptr(finishReason(c.FinishReason, s.calls[c.Index] > 0)))
 			s.finished = true
 		}
 	}
 	if len(r.Candidates) == 0 && r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
 		s.start(0)
-		s.emit(0, delta{}, ptr("content_filter"))
+		s.emit(0, openaiwire.Delta{}, openaiwire.Ptr("content_filter"))
 		s.finished = true
 	}
 }
@@ -151,22 +153,18 @@ func (s *streamer) start(index int) {
 		return
 	}
 	s.started[index] = true
-	s.emit(index, delta{Role: "assistant", Content: ptr("")}, nil)
+	s.emit(index, openaiwire.Delta{Role: "assistant", Content: openaiwire.Ptr("")}, nil)
 }
 
-func (s *streamer) chunk() chunk {
-	return chunk{ID: "chatcmpl-" + s.rid, Object: "chat.completion.chunk", Created: s.created, Model: s.model}
+func (s *streamer) chunk() openaiwire.Chunk {
+	return openaiwire.Chunk{ID: "chatcmpl-" + s.rid, Object: "chat.completion.chunk", Created: s.created, Model: s.model}
 }
 
-func (s *streamer) emit(index int, d delta, finish *string) {
+func (s *streamer) emit(index int, d openaiwire.Delta, finish *string) {
 	c := s.chunk()
-	c.Choices = []chunkChoice{{Index: index, Delta: d, Logprobs: null(), FinishReason: finish}}
-	b, _ := marshal(c)
+	c.Choices = []openaiwire.ChunkChoice{{Index: index, Delta: d, Logprobs: openaiwire.Null(), FinishReason: finish}}
+	b, _ := openaiwire.Marshal(c)
 	s.emitRaw(b)
 }
 
-func (s *streamer) emitRaw(data []byte) {
-	s.out.WriteString("data: ")
-	s.out.Write(data)
-	s.out.WriteString("\n\n")
-}
+func (s *streamer) emitRaw(data []byte) { openaiwire.WriteEvent(&s.out, data) }

@@ -1,6 +1,10 @@
 package gemini
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/antigravity/gateway/internal/upstream/openaiwire"
+)
 
 // This file holds the Gemini API's shapes (generateContent,
 // streamGenerateContent, batchEmbedContents and errors).
@@ -120,8 +124,8 @@ type usageMetadata struct {
 
 // openAI converts the usage: the prompt includes tool-use prompt tokens, the
 // completion includes the thoughts.
-func (u *usageMetadata) openAI() *usage {
-	out := &usage{
+func (u *usageMetadata) openAI() *openaiwire.Usage {
+	out := &openaiwire.Usage{
 		PromptTokens:     u.PromptTokenCount + u.ToolUsePromptTokenCount,
 		CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount,
 	}
