@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/antigravity/gateway/internal/fakeprovider/fakekit"
 )
 
 // plan is a reply, decided before it is written.
@@ -80,7 +82,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		s.stream(w, r, p, b)
 		return
 	}
-	if !sleep(r.Context(), s.o.FirstTokenLatency+time.Duration(max(len(p.text)-1, 0))*s.o.TokenLatency) {
+	if !fakekit.Sleep(r.Context(), s.o.FirstTokenLatency+time.Duration(max(len(p.text)-1, 0))*s.o.TokenLatency) {
 		return
 	}
 	m := messageOut{ID: p.id, Type: "message", Role: "assistant", Model: p.model,

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+
+	"github.com/antigravity/gateway/internal/fakeprovider/fakekit"
 )
 
 // request is a Messages request as the fake reads it.
@@ -184,32 +186,7 @@ func countWords(s string) int {
 // toolInput returns a deterministic input for a tool's JSON schema: a value per
 // property, in the schema's property order as Go sorts map keys.
 func toolInput(schema json.RawMessage) json.RawMessage {
-	var s struct {
-		Properties map[string]struct {
-			Type any `json:"type"`
-		} `json:"properties"`
-	}
-	_ = json.Unmarshal(schema, &s)
-	in := map[string]any{}
-	for name, p := range s.Properties {
-		t, _ := p.Type.(string)
-		switch strings.ToLower(t) {
-		case "string":
-			in[name] = "fake"
-		case "number", "integer":
-			in[name] = 1
-		case "boolean":
-			in[name] = true
-		case "array":
-			in[name] = []any{}
-		case "object":
-			in[name] = map[string]any{}
-		default:
-			in[name] = nil
-		}
-	}
-	b, _ := json.Marshal(in) // map keys are sorted
-	return b
+	return fakekit.SchemaValues(schema)
 }
 
 func writeInvalid(w http.ResponseWriter, msg string) {

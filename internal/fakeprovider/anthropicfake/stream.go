@@ -3,6 +3,8 @@ package anthropicfake
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/antigravity/gateway/internal/fakeprovider/fakekit"
 )
 
 // event is the data of a stream event, fields in the real API's order.
@@ -41,7 +43,7 @@ type errorOut struct {
 // reply has them, message_delta and message_stop.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *plan, b behavior) {
 	ctx := r.Context()
-	if !sleep(ctx, s.o.FirstTokenLatency) {
+	if !fakekit.Sleep(ctx, s.o.FirstTokenLatency) {
 		return
 	}
 	h := w.Header()
@@ -88,7 +90,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *plan, b behav
 			return
 		}
 		for i, t := range p.text {
-			if i > 0 && !sleep(ctx, s.o.TokenLatency) {
+			if i > 0 && !fakekit.Sleep(ctx, s.o.TokenLatency) {
 				return
 			}
 			if !blockDeltaEv(blockDelta{Type: "text_delta", Text: ptr(t)}) {

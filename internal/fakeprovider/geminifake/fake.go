@@ -35,19 +35,16 @@
 package geminifake
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/antigravity/gateway/internal/fakeprovider"
+	"github.com/antigravity/gateway/internal/fakeprovider/fakekit"
 )
 
 // BehaviorHeader selects behaviours (comma-separated); it wins over the model.
@@ -100,16 +97,13 @@ type Options struct {
 // Recorded is one request as the fake received it.
 type Recorded = fakeprovider.Recorded
 
-const maxBody = 32 << 20
-
 // Server is the fake Gemini API; it is an http.Handler, safe for concurrent use.
 type Server struct {
 	o   Options
 	mux *http.ServeMux
 	seq atomic.Uint64
 
-	mu  sync.Mutex
-	log []Recorded
+	rec *fakekit.Recorder
 }
 
 // New returns a fake Gemini API configured by o.
@@ -118,10 +112,7 @@ func New(o Options) *Server {
 		o.ReplyTokens = 16
 	}
 	o.ReplyTokens = min(o.ReplyTokens, 100_000)
-	if o.RecordLimit == 0 {
-		o.RecordLimit = 1000
-	}
-	s := &Server{o: o, mux: http.NewServeMux()}
+	s := &Server{o: o, mux: http.NewServeMux(), rec: fakekit.NewRecorder(o.RecordLimit)}
 	s.mux.HandleFunc("POST /{version}/models/{action}", s.dispatch)
 	s.mux.HandleFunc("POST /{version}/tunedModels/{action}", s.dispatch)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -130,43 +121,19 @@ func New(o Options) *Server {
 	return s
 }
 
+// Requests returns the recorded requests, oldest first.
+func (s *Server) Requests() []Recorded { return s.rec.Requests() }
+
+// Reset forgets the recorded requests.
+func (s *Server) Reset() { s.rec.Reset() }
+
 // ServeHTTP records the request and answers it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	s.record(r, body)
-	if err != nil {
+	if err := s.rec.ReadBody(w, r); err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "INVALID_ARGUMENT", "Request payload size exceeds the limit.")
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mux.ServeHTTP(w, r)
-}
-
-// Requests returns the recorded requests, oldest first.
-func (s *Server) Requests() []Recorded {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Recorded(nil), s.log...)
-}
-
-// Reset forgets the recorded requests.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	s.log = nil
-	s.mu.Unlock()
-}
-
-func (s *Server) record(r *http.Request, body []byte) {
-	if s.o.RecordLimit < 0 {
-		return
-	}
-	rec := Recorded{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.log) >= s.o.RecordLimit {
-		s.log = append(s.log[:0], s.log[1:]...)
-	}
-	s.log = append(s.log, rec)
 }
 
 // dispatch routes "{model}:{method}".
@@ -233,24 +200,14 @@ const (
 	bSafety
 )
 
-func parseBehavior(s string) behavior {
-	names := map[string]behavior{
-		BehaviorError500: bError500, BehaviorError429: bError429, BehaviorError400: bError400,
-		BehaviorOverloaded: bOverloaded, BehaviorErrorMidstream: bErrorMidstream, BehaviorFailMidstream: bFailMidstream,
-		BehaviorCached: bCached, BehaviorThinking: bThinking, BehaviorSafety: bSafety,
-	}
-	var b behavior
-	for _, name := range strings.Split(s, ",") {
-		b |= names[strings.ToLower(strings.TrimSpace(name))]
-	}
-	return b
+var behaviorNames = map[string]behavior{
+	BehaviorError500: bError500, BehaviorError429: bError429, BehaviorError400: bError400,
+	BehaviorOverloaded: bOverloaded, BehaviorErrorMidstream: bErrorMidstream, BehaviorFailMidstream: bFailMidstream,
+	BehaviorCached: bCached, BehaviorThinking: bThinking, BehaviorSafety: bSafety,
 }
 
 func behaviorOf(r *http.Request, model string) behavior {
-	if h, ok := r.Header[BehaviorHeader]; ok {
-		return parseBehavior(strings.Join(h, ","))
-	}
-	return parseBehavior(model)
+	return fakekit.BehaviorOf(r, model, behaviorNames)
 }
 
 // failure answers the error behaviours; it reports whether it did.
@@ -296,24 +253,5 @@ func writeInvalid(w http.ResponseWriter, format string, args ...any) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=UTF-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// sleep waits d, or less if ctx ends first; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	fakekit.WriteJSON(w, status, "application/json; charset=UTF-8", body)
 }

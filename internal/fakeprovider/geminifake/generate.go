@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/antigravity/gateway/internal/fakeprovider/fakekit"
 )
 
 // response is a GenerateContentResponse as the fake writes it.
@@ -93,7 +95,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, c *call, strea
 		s.stream(w, r, p, c.behavior, r.URL.Query().Get("alt") == "sse")
 		return
 	}
-	if !sleep(r.Context(), s.o.FirstTokenLatency+time.Duration(max(len(p.parts)-1, 0))*s.o.TokenLatency) {
+	if !fakekit.Sleep(r.Context(), s.o.FirstTokenLatency+time.Duration(max(len(p.parts)-1, 0))*s.o.TokenLatency) {
 		return
 	}
 	body, _ := json.Marshal(p.chunk(0, len(p.parts)))
@@ -175,7 +177,7 @@ func wordIndex(s string) (int, bool) {
 // when sse, else as a JSON array.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *plan, b behavior, sse bool) {
 	ctx := r.Context()
-	if !sleep(ctx, s.o.FirstTokenLatency) {
+	if !fakekit.Sleep(ctx, s.o.FirstTokenLatency) {
 		return
 	}
 	h := w.Header()
@@ -203,7 +205,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *plan, b behav
 	}
 	n := max(len(p.parts), 1)
 	for i := range n {
-		if i > 0 && !sleep(ctx, s.o.TokenLatency) {
+		if i > 0 && !fakekit.Sleep(ctx, s.o.TokenLatency) {
 			return
 		}
 		d, _ := json.Marshal(p.chunk(min(i, len(p.parts)), min(i+1, len(p.parts))))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/antigravity/gateway/internal/fakeprovider/fakekit"
 )
 
 // request is a generateContent request as the fake reads it.
@@ -184,30 +186,5 @@ func argsFor(d declaration) json.RawMessage {
 	if schema == nil {
 		schema = d.Parameters
 	}
-	var s struct {
-		Properties map[string]struct {
-			Type any `json:"type"`
-		} `json:"properties"`
-	}
-	_ = json.Unmarshal(schema, &s)
-	args := map[string]any{}
-	for name, p := range s.Properties {
-		t, _ := p.Type.(string)
-		switch strings.ToLower(t) {
-		case "string":
-			args[name] = "fake"
-		case "number", "integer":
-			args[name] = 1
-		case "boolean":
-			args[name] = true
-		case "array":
-			args[name] = []any{}
-		case "object":
-			args[name] = map[string]any{}
-		default:
-			args[name] = nil
-		}
-	}
-	b, _ := json.Marshal(args)
-	return b
+	return fakekit.SchemaValues(schema)
 }
