@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Subject kinds.
@@ -34,6 +36,10 @@ type subject struct {
 	gw   *gatewayClient
 	key  string
 	sent int // every request sent to it, warm-ups and max-rate steps included
+
+	budget bool   // its key's user has a budget: every request reserves and settles
+	pair   string // of a budget subject: the subject of the same process without budget
+	redis  bool   // a production-mode gateway (its budgets live in Redis)
 }
 
 // target is the request the driver sends to s.
@@ -64,6 +70,7 @@ type bench struct {
 	subjects []*subject
 	procs    []*proc // every child, in start order
 	dbURL    string
+	redis    *redis.Client // production mode's Redis, for INFO commandstats (nil: not measured)
 }
 
 // scenario is one load shape measured on every subject.
@@ -86,6 +93,14 @@ type tally struct {
 	rssKB, hwmKB int64
 	maxLag       time.Duration
 	sum          Summary // of lat, once the rounds are over
+
+	// Production gateways: Redis script calls (INFO commandstats, server-wide)
+	// and the microseconds Redis spent in them over the turns, and the
+	// gateway's budget scripts by name (/metrics).
+	redisKnown            bool
+	redisCalls, redisUsec int64
+	scriptsKnown          bool
+	scripts               map[string]float64
 }
 
 // scenarioResult is a scenario's tallies, by subject name, and the CPU time
@@ -124,6 +139,9 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 	}
 	defer func() {
 		b.stopAll()
+		if b.redis != nil {
+			_ = b.redis.Close()
+		}
 		if c.pgAdmin != "" && b.dbURL != "" && !c.keepTemp {
 			if err := dropDatabase(c.pgAdmin, c.pgDB); err != nil {
 				b.log.Printf("dropping %s: %v", c.pgDB, err)
@@ -165,7 +183,9 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 	if prod != nil {
 		time.Sleep(2 * time.Second) // let PostgreSQL publish the set-up's statistics
 		commits0, errPG = commits(ctx, c.pgAdmin, c.pgDB)
-		prod.sent = 0
+		for _, s := range b.sharing(prod) {
+			s.sent = 0
+		}
 	}
 	var scenarios []scenario
 	if strings.Contains(c.scenarios, "A") {
@@ -198,11 +218,14 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 		time.Sleep(2 * time.Second)
 		var n int64
 		n, db.err = commits(ctx, c.pgAdmin, c.pgDB)
-		db.commits, db.requests, db.measured = n-commits0, prod.sent, true
+		db.commits, db.measured = n-commits0, true
+		for _, s := range b.sharing(prod) {
+			db.requests += s.sent
+		}
 	}
 	flushes := map[string][2]float64{}
 	for _, s := range b.subjects {
-		if s.gw != nil {
+		if s.gw != nil && !s.budget {
 			f, r, err := s.gw.usageFlushes(ctx)
 			if err == nil {
 				flushes[s.name] = [2]float64{f, r}
@@ -244,6 +267,18 @@ func cpuCount(list string) int {
 		}
 	}
 	return max(n, 1)
+}
+
+// sharing returns the subjects served by s's process (s included): a gateway
+// and its +budget target.
+func (b *bench) sharing(s *subject) []*subject {
+	var out []*subject
+	for _, o := range b.subjects {
+		if o.proc == s.proc {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func (b *bench) subject(name string) *subject {
@@ -328,8 +363,29 @@ func (b *bench) start(ctx context.Context, gwBin string) error {
 		if err != nil {
 			return fmt.Errorf("configuring %s: %w\n%s", m.name, err, p.tail(3000))
 		}
-		b.subjects = append(b.subjects, &subject{name: m.name, kind: kindGateway, base: gw.base, proc: p, gw: gw, key: key})
+		prod := m.dbURL != ""
+		b.subjects = append(b.subjects, &subject{name: m.name, kind: kindGateway, base: gw.base, proc: p, gw: gw, key: key, redis: prod})
+		if c.budgets {
+			bkey, err := gw.configureBudget(ctx)
+			if err != nil {
+				return fmt.Errorf("configuring the budget user of %s (-budgets=false skips it): %w\n%s", m.name, err, p.tail(3000))
+			}
+			b.subjects = append(b.subjects, &subject{name: m.name + budgetSuffix, kind: kindGateway, base: gw.base, proc: p,
+				gw: gw, key: bkey, budget: true, pair: m.name, redis: prod})
+		}
 		b.log.Printf("%s ready (pid %d)", m.name, p.pid())
+	}
+	if c.budgets && b.dbURL != "" {
+		opt, err := redis.ParseURL(c.redisURL)
+		if err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		b.redis = redis.NewClient(opt)
+		if _, _, err := redisScripts(ctx, b.redis); err != nil {
+			b.log.Printf("INFO commandstats: %v; Redis round trips will not be reported", err)
+			_ = b.redis.Close()
+			b.redis = nil
+		}
 	}
 	return nil
 }
@@ -370,12 +426,14 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 			t := res.tallies[s.name]
 			var pg0 map[int]time.Duration
 			var errPG error
-			if s.name == "gateway-production" {
+			if s.redis {
 				pg0, errPG = backendCPU(ctx, c.pgAdmin, c.pgDB)
 			}
+			rt := b.redisBefore(ctx, s)
 			cpu0, _ := cpuTime(s.proc.pid())
 			r := b.run(ctx, s, sc.stream, sc.rate, c.roundDur)
 			cpu1, _ := cpuTime(s.proc.pid())
+			b.redisAfter(ctx, s, rt, t)
 			if pg0 != nil && errPG == nil {
 				// Rows of the round's last requests are written within the flush
 				// interval: wait for them before reading.

@@ -131,3 +131,16 @@ func TestCPUHelpers(t *testing.T) {
 		t.Fatalf("rss %d, %v", rss, err)
 	}
 }
+
+func TestBudgetFigures(t *testing.T) {
+	info := "# Commandstats\r\ncmdstat_get:calls=9,usec=9,usec_per_call=1.00\r\n" +
+		"cmdstat_evalsha:calls=10,usec=400,usec_per_call=40.00,rejected_calls=0,failed_calls=1\r\n" +
+		"cmdstat_eval:calls=2,usec=100,usec_per_call=50.00\r\ncmdstat_fcall:calls=1,usec=5,usec_per_call=5.00\r\n"
+	if calls, usec := parseScriptStats(info); calls != 13 || usec != 505 {
+		t.Fatalf("calls %d usec %d", calls, usec)
+	}
+	got := scriptsPerRequest(map[string]float64{"settle": 100, "reserve": 100, "rebuild": 1}, 100)
+	if want := "2.010 (reserve 1.00, settle 1.00, rebuild 0.010)"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -92,6 +92,7 @@ type config struct {
 	quick     bool
 	logLevel  string
 	skipEmbed bool
+	budgets   bool // a +budget target per gateway (issue 4)
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -134,6 +135,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.quick, "quick", false, "short run (about a minute): 2 rounds of 1 s, 0.5 s warm-up, 1 s max-rate steps within 4 s")
 	fs.StringVar(&c.logLevel, "gateway-log-level", "info", "GATEWAY_LOG_LEVEL of the gateways (info: one access-log line per request, as in production)")
 	fs.BoolVar(&c.skipEmbed, "skip-embedded", false, "skip the embedded-mode gateway")
+	fs.BoolVar(&c.budgets, "budgets", true, "also measure each gateway with budgets on: a second key on the same process, "+
+		"of a user with a monthly budget, as the target <gateway>+budget (-budgets=false leaves it out)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -57,13 +57,19 @@ func (r *report) markdown() string {
 	p("- Method: %d rounds per scenario, each giving every target %s in turn (%s), after a %s warm-up per target; "+
 		"open-loop constant-rate driver; latency from sending to the last byte (full stream for streams); "+
 		"added = target − direct on the merged samples; CPU from /proc/<pid>/stat over the target's turns "+
-		"(the direct row shows the fake provider's CPU and RSS).\n\n",
+		"(the direct row shows the fake provider's CPU and RSS).",
 		c.rounds, c.roundDur, r.order(), c.warmup)
+	if c.budgets {
+		p(" A `%s` target is the same gateway process as the target before it, called with the key of a user "+
+			"with a budget (%d USD a month); its RSS is the shared process's.", budgetSuffix, budgetUSD)
+	}
+	p("\n\n")
 
 	for _, sc := range r.scenarios {
 		r.scenarioTable(&b, sc)
 	}
 	r.maxTable(&b)
+	r.budgetSection(&b)
 	r.dbSection(&b)
 	r.targets(&b)
 	p("%s\n", endMarker)
@@ -117,9 +123,15 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 			ms(t.sum.P50), ms(t.sum.P99), added50, added99, vsBare, cpu, ratio, float64(t.rssKB)/1024, float64(t.hwmKB)/1024)
 	}
 	p("\n")
-	if t := sc.tallies["gateway-production"]; t != nil && t.pgKnown && t.sent > 0 {
-		p("PostgreSQL backends of the production gateway used another %.0f µs of CPU per request (not in its figure above). ",
-			float64(t.pgCPU.Microseconds())/float64(t.sent))
+	var pgCPU time.Duration
+	pgKnown := false
+	for _, s := range r.subjects {
+		if t := sc.tallies[s.name]; s.redis && t != nil && t.pgKnown && t.sent > 0 {
+			p("PostgreSQL backends of %s used another %.0f µs of CPU per request (not in its figure above). ",
+				s.name, float64(t.pgCPU.Microseconds())/float64(t.sent))
+			pgCPU += t.pgCPU
+			pgKnown = true
+		}
 	}
 	if d != nil && len(d.roundP50) > 0 {
 		var parts []string
@@ -144,9 +156,9 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 			parts = append(parts, fmt.Sprintf("CPU %d %.0f%%", cpu, 100*float64(sc.foreign[cpu])/float64(sc.wall)))
 		}
 		p(" Busy time of other processes during the rounds: %s", strings.Join(parts, ", "))
-		if t := sc.tallies["gateway-production"]; t != nil && t.pgKnown {
+		if pgKnown {
 			p(" (the bench database's PostgreSQL backends, on either core, account for %.0f%% of one core)",
-				100*float64(t.pgCPU)/float64(sc.wall))
+				100*float64(pgCPU)/float64(sc.wall))
 		}
 		p(".")
 		for _, cpu := range []int{firstCPU(r.cfg.proxyCPU), firstCPU(r.cfg.driverCPU)} {
@@ -203,7 +215,7 @@ func (r *report) dbSection(b *strings.Builder) {
 		p("- production: could not read pg_stat_database: %v\n", r.db.err)
 	case r.db.measured && r.db.requests > 0:
 		p("- production: %d committed transactions in the bench database (pg_stat_database.xact_commit) over %d requests "+
-			"to the production gateway, background work included: **%.4f per request**.\n",
+			"to the production gateway (both keys), background work included: **%.4f per request**.\n",
 			r.db.commits, r.db.requests, float64(r.db.commits)/float64(r.db.requests))
 	}
 	for _, s := range r.subjects {
@@ -275,11 +287,15 @@ func (r *report) targets(b *strings.Builder) {
 		return fmt.Sprintf("%.2f× %s", v, mark(v <= 2))
 	})
 	row("no database round trip per request", func(s *subject, _ *tally) string {
-		if s.name == "gateway-production" && r.db.measured && r.db.requests > 0 {
+		if s.redis && r.db.measured && r.db.requests > 0 {
 			v := float64(r.db.commits) / float64(r.db.requests)
 			return fmt.Sprintf("%.4f commits/req %s", v, mark(v < 0.1))
 		}
-		if f, ok := r.flushes[s.name]; ok && f[1] > 0 {
+		name := s.name
+		if s.budget {
+			name = s.pair // the same process
+		}
+		if f, ok := r.flushes[name]; ok && f[1] > 0 {
 			return fmt.Sprintf("%.0f rows/batch (SQLite)", f[1]/max(f[0], 1))
 		}
 		return "?"

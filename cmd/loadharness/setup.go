@@ -267,31 +267,45 @@ func (g *gatewayClient) waitHealthy(ctx context.Context, p *proc, within time.Du
 // usageFlushes scrapes the gateway's usage-writer counters from /metrics: the
 // batches written and the rows in them.
 func (g *gatewayClient) usageFlushes(ctx context.Context) (flushes, rows float64, err error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", g.base+"/metrics", nil)
+	m, err := g.metrics(ctx)
 	if err != nil {
 		return 0, 0, err
+	}
+	return m[`gateway_usage_flushes_total{result="ok"}`], m["gateway_usage_rows_written_total"], nil
+}
+
+// metrics scrapes the gateway's /metrics: value by series (name and labels as
+// written).
+func (g *gatewayClient) metrics(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", g.base+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := g.http.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics = %d", resp.StatusCode)
+	}
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		name, val, ok := strings.Cut(line, " ")
-		if !ok {
+		if strings.HasPrefix(line, "#") {
 			continue
 		}
-		switch name {
-		case `gateway_usage_flushes_total{result="ok"}`:
-			flushes, _ = strconv.ParseFloat(val, 64)
-		case "gateway_usage_rows_written_total":
-			rows, _ = strconv.ParseFloat(val, 64)
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
 		}
 	}
-	return flushes, rows, sc.Err()
+	return out, sc.Err()
 }
 
 // requestBody is the chat request of every target: a short prompt, and for
