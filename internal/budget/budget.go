@@ -41,6 +41,39 @@
 // holds are reclaimed by the next script touching the budget (logged and
 // counted), so a replica that dies holding reservations leaks nothing.
 //
+// # Spend the counters do not see, and reconciliation
+//
+// A counter is loaded from the database (the month's UsageLogs sum) when it is
+// first used, and then adds the costs settled against it. Two kinds of spend
+// escape it: requests served while the subject had no budget (before the
+// budget was set, or on a replica whose limits cache did not have it yet: a
+// budget reaches the replicas by event and reload, so PUT …/budget can return
+// before every replica enforces it) get a no-op reservation and settle
+// nothing; and the usage rows of earlier requests that the batched usage
+// recorder had not written yet (about 200ms plus the write) are missing from
+// the total the counter was loaded with. Either would leave the counter below
+// the database for the rest of the month.
+//
+// So every replica reconciles, every few seconds (every second while a
+// counter is new to it; Instance.Run drives this), the counters it used in the
+// last couple of minutes: it reads the database total and raises the counter's
+// spent to max(spent, total) in one atomic step (a small script on Redis, the
+// mutex on Local). A consistent counter's spent is the settled costs, a
+// superset of the written rows, so the maximum only repairs what was missed:
+// it never counts a cost twice and errs only towards refusing. Counters being
+// rebuilt (recovery.go) are skipped, and a Redis replica skips its pass while
+// one of its settles is still queued for replay. Requests of subjects without
+// a budget still cost no round trip; reconciliation costs one database sum
+// (and one script run) per counter in use per interval, off the request path.
+//
+// What remains is a bounded window: from the moment a budget applies until
+// the first reconciliation after the missed rows are written (a few seconds),
+// a budget can be overrun by at most that unseen spend, i.e. what requests
+// served without the budget (or in flight with unwritten rows) cost meanwhile.
+// Instance.Status reloads the budget's limit, so the replica that served a
+// PUT …/budget (whose answer shows the budget through it) enforces the new
+// limit before answering; other replicas follow on the change event.
+//
 // # Implementations
 //
 // Redis (production) runs each step as one Lua script, one round trip: reserve

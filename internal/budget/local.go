@@ -25,6 +25,8 @@ type Local struct {
 	mu       sync.Mutex
 	counters map[ckey]*lcounter
 	loads    map[ckey]*load // loads from the database in progress
+
+	track tracker // counters to reconcile with the database
 }
 
 // ckey is one budget's counter of one month.
@@ -166,6 +168,7 @@ func (l *Local) Reserve(ctx context.Context, subj Subject, requestID string, amo
 			return nil, errUnavailable(err)
 		}
 		cs[i] = c
+		l.track.touch(keys[i], b.ref, m, noKeys)
 	}
 	now := l.o.Now()
 	exp := now.Add(l.o.TTL)

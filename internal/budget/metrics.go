@@ -15,6 +15,7 @@ type Metrics struct {
 	ReclaimedN  prometheus.Counter       // nano-USD of expired holds reclaimed
 	Rebuilds    prometheus.Counter       // counters rebuilt from the database
 	Fallbacks   prometheus.Counter       // reservations taken by the fail-open fallback
+	Reconciled  prometheus.Counter       // nano-USD added to counters found below the database total
 	Script      *prometheus.HistogramVec // script: reserve, settle, release, ...
 }
 
@@ -42,6 +43,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Fallbacks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gateway_budget_fallback_reservations_total", Help: "Reservations taken by the fail-open local fallback.",
 		}),
+		Reconciled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_budget_reconciled_nanodollars_total",
+			Help: "Nano-USD added to budget counters found below the database total (spend they never saw).",
+		}),
 		Script: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "gateway_budget_redis_script_seconds", Help: "Latency of the budget Redis scripts, by script.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
@@ -49,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Outstanding, m.Reserved, m.Rejections, m.Reclaimed,
-			m.ReclaimedN, m.Rebuilds, m.Fallbacks, m.Script} {
+			m.ReclaimedN, m.Rebuilds, m.Fallbacks, m.Reconciled, m.Script} {
 			reg.MustRegister(c)
 		}
 	}
@@ -87,6 +92,12 @@ func (m *Metrics) rebuilt() {
 func (m *Metrics) fellBack() {
 	if m != nil {
 		m.Fallbacks.Inc()
+	}
+}
+
+func (m *Metrics) reconciled(amount int64) {
+	if m != nil && amount > 0 {
+		m.Reconciled.Add(float64(amount))
 	}
 }
 

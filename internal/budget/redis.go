@@ -65,6 +65,8 @@ type Redis struct {
 	pmu     sync.Mutex
 	pending []pendingSettle
 
+	track tracker // counters to reconcile with the database
+
 	unsub  func()
 	stop   chan struct{}
 	done   chan struct{}
@@ -220,12 +222,16 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 		case codeOK:
 			r.noteReclaims(ks, num(v, 1), num(v, 2))
 			for i := range ks {
+				r.track.touch(ks[i].k, bs[i].ref, m, ks[i])
 				r.led.hold(ks[i].k, str(v, 3+i), requestID, amount, exp, r.reassertLater)
 			}
 			r.o.Metrics.held(1, int64(amount))
 			return &redisRes{r: r, ks: ks, m: m, id: requestID, amount: amount}, nil
 		case codeDenied:
 			r.noteReclaims(ks, num(v, 4), num(v, 5))
+			for i := range ks {
+				r.track.touch(ks[i].k, bs[i].ref, m, ks[i])
+			}
 			i := int(num(v, 1)) - 1
 			return nil, r.o.refuse(bs[i], m, money.Nanos(num(v, 2)), money.Nanos(num(v, 3)), amount)
 		case codeMissing:

@@ -42,6 +42,7 @@ type Instance struct {
 	Limits  *Limits
 	Metrics *Metrics
 	redis   *Redis
+	local   *Local
 }
 
 // New builds the Instance: a Redis reserver when c.Redis is set, else a Local
@@ -69,7 +70,8 @@ func New(ctx context.Context, c Config) (*Instance, error) {
 	in := &Instance{Limits: limits, Metrics: NewMetrics(c.Registerer)}
 	o := Options{Location: loc, TTL: c.TTL, Now: c.Now, Metrics: in.Metrics}
 	if c.Redis == nil {
-		in.Service = NewLocal(limits, c.Store, o, c.Log)
+		in.local = NewLocal(limits, c.Store, o, c.Log)
+		in.Service = in.local
 		return in, nil
 	}
 	in.redis = NewRedis(c.Redis, limits, c.Store, c.Bus, RedisOptions{Options: o, FailOpen: c.FailOpen, Log: c.Log})
@@ -77,8 +79,47 @@ func New(ctx context.Context, c Config) (*Instance, error) {
 	return in, nil
 }
 
-// Run reloads the limits every interval until ctx ends.
-func (in *Instance) Run(ctx context.Context, interval time.Duration) { in.Limits.Run(ctx, interval) }
+// Run reloads the limits every interval and reconciles the counters used
+// recently with the database (every few seconds; see reconcile.go) until ctx
+// ends.
+func (in *Instance) Run(ctx context.Context, interval time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(reconcileTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				in.reconcile(ctx, false)
+			}
+		}
+	}()
+	in.Limits.Run(ctx, interval)
+	<-done
+}
+
+func (in *Instance) reconcile(ctx context.Context, all bool) {
+	switch {
+	case in.redis != nil:
+		in.redis.reconcile(ctx, all)
+	case in.local != nil:
+		in.local.reconcile(ctx, all)
+	}
+}
+
+// Status reloads the budget's limit from the database before reporting its
+// month: the admin API shows a budget after setting it (PUT …/budget), so the
+// replica that served the PUT enforces the new limit before answering, without
+// waiting for the change event to come back.
+func (in *Instance) Status(ctx context.Context, scope store.BudgetScope, target string) (Status, error) {
+	if err := in.Limits.Reload(ctx, scope, target); err != nil {
+		return Status{}, err
+	}
+	return in.Service.Status(ctx, scope, target)
+}
 
 // Close stops the event subscriptions and the Redis reserver's background loop.
 func (in *Instance) Close() {
