@@ -284,11 +284,15 @@ func (c *call) whole(clientCtx, ctx context.Context, w http.ResponseWriter, resp
 		contentType = "application/json"
 	}
 	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(resp.StatusCode)
 	c.status = resp.StatusCode
 	if _, err := w.Write(b); err != nil {
 		c.status, c.errCode = StatusClientClosed, "client_closed_request"
 	}
+	// The client has its whole answer now; settling the budget and queueing
+	// the usage row happen after, off its latency.
+	_ = http.NewResponseController(w).Flush()
 	return attempt{outcome: upstream.Outcome{Status: resp.StatusCode, TTFT: ttft, Tokens: c.tokens.Prompt + c.tokens.Completion}}
 }
 
