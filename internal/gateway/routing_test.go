@@ -231,3 +231,44 @@ func TestDrainAndHealth(t *testing.T) {
 		t.Fatalf("after undrain: %+v", h)
 	}
 }
+
+// TestEndpointRPMAcrossReplicas: two production instances sharing Redis admit
+// exactly an endpoint's RPM between them; the rest get 429 with retry-after.
+func TestEndpointRPMAcrossReplicas(t *testing.T) {
+	env := productionEnv(t)
+	_, fakeURL := newFake(t, fakeprovider.Options{RecordLimit: -1})
+	a := newInstance(t, env)
+	b := newInstance(t, env)
+	model := fmt.Sprintf("rpm-%d", time.Now().UnixNano()) // limiter keys live in the shared Redis
+	a.mustAdmin(201, "POST", "/admin/api/models", map[string]any{
+		"name": model, "context_window": 16000, "max_output_tokens": 4000,
+		"input_price_per_1m": 1, "output_price_per_1m": 2, "routing": "usage",
+	}, nil)
+	a.addEndpoint(model, map[string]any{"provider": "openai_compatible", "base_url": fakeURL, "upstream_model": "good", "rpm_limit": 5})
+	b.reload()
+	key := a.addUserKey("hal")
+	clients := []*openai.Client{a.client(key), b.client(key)}
+	ok, limited := 0, 0
+	startMinute := time.Now().UTC().Truncate(time.Minute)
+	for i := 0; i < 12; i++ {
+		_, err := clients[i%2].Chat.Completions.New(context.Background(), chatParams(model, "hi"))
+		var apiErr *openai.Error
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &apiErr) && apiErr.StatusCode == 429 && apiErr.Response.Header.Get("retry-after") != "":
+			limited++
+		default:
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	// The window is one UTC minute: a test straddling a minute boundary may see
+	// up to twice the limit, never more.
+	want := 5
+	if !time.Now().UTC().Truncate(time.Minute).Equal(startMinute) {
+		want = 10 // straddled a minute boundary: two windows
+	}
+	if ok > want || ok < 5 || ok+limited != 12 {
+		t.Fatalf("admitted %d, limited %d; want %d admitted", ok, limited, want)
+	}
+}
