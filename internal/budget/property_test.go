@@ -31,7 +31,7 @@ type replica struct {
 func newReplica(t *testing.T, st store.Budgets, prefix string, o RedisOptions) *replica {
 	t.Helper()
 	c := redisClient(t)
-	bus, err := events.NewRedis(context.Background(), c, quiet())
+	bus, err := events.NewRedis(context.Background(), c, "", quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

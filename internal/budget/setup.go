@@ -28,6 +28,8 @@ type Config struct {
 	TTL time.Duration
 	// FailOpen is GATEWAY_BUDGET_FAIL_OPEN.
 	FailOpen bool
+	// Prefix starts every Redis key ("" : "gw:budget:").
+	Prefix string
 	// Registerer receives the metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
@@ -74,7 +76,7 @@ func New(ctx context.Context, c Config) (*Instance, error) {
 		in.Service = in.local
 		return in, nil
 	}
-	in.redis = NewRedis(c.Redis, limits, c.Store, c.Bus, RedisOptions{Options: o, FailOpen: c.FailOpen, Log: c.Log})
+	in.redis = NewRedis(c.Redis, limits, c.Store, c.Bus, RedisOptions{Options: o, Prefix: c.Prefix, FailOpen: c.FailOpen, Log: c.Log})
 	in.Service = in.redis
 	return in, nil
 }

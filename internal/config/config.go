@@ -17,10 +17,13 @@ import (
 // Config is the whole configuration. Every field comes from one environment
 // variable; the README's configuration table lists them.
 type Config struct {
-	Listen        string        `env:"GATEWAY_LISTEN" envDefault:":8080"`
-	DataDir       string        `env:"GATEWAY_DATA_DIR" envDefault:"./data"`
-	DatabaseURL   string        `env:"DATABASE_URL"`
-	RedisURL      string        `env:"REDIS_URL"`
+	Listen      string `env:"GATEWAY_LISTEN" envDefault:":8080"`
+	DataDir     string `env:"GATEWAY_DATA_DIR" envDefault:"./data"`
+	DatabaseURL string `env:"DATABASE_URL"`
+	RedisURL    string `env:"REDIS_URL"`
+	// RedisPrefix starts every Redis key and channel of this deployment, so
+	// several deployments can share one Redis.
+	RedisPrefix   string        `env:"GATEWAY_REDIS_PREFIX" envDefault:"gw"`
 	AdminKey      string        `env:"GATEWAY_ADMIN_KEY"`
 	EncryptionKey string        `env:"GATEWAY_ENCRYPTION_KEY"`
 	SharedSecret  string        `env:"GATEWAY_SHARED_SECRET"`
@@ -136,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	if c.UsageRetentionMonths < 0 {
 		bad("GATEWAY_USAGE_RETENTION_MONTHS must be 0 (keep everything) or a number of months")
+	}
+	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, " \t\r\n{}") {
+		bad("GATEWAY_REDIS_PREFIX must be non-empty, without spaces or braces")
 	}
 	if c.UsageBatchSize < 1 {
 		bad("GATEWAY_USAGE_BATCH_SIZE must be at least 1")

@@ -35,7 +35,7 @@ func TestRedisReachesEveryReplica(t *testing.T) {
 		opt, _ := redis.ParseURL(u)
 		c := redis.NewClient(opt)
 		t.Cleanup(func() { _ = c.Close() })
-		b, err := NewRedis(ctx, c, log)
+		b, err := NewRedis(ctx, c, "", log)
 		if err != nil {
 			t.Fatal(err)
 		}

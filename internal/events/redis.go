@@ -9,26 +9,30 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Channel is the Redis pub/sub channel all replicas share.
-const Channel = "gateway:events"
+// DefaultChannel is the Redis pub/sub channel replicas share by default.
+const DefaultChannel = "gw:events"
 
 // Redis is the bus of production mode: Publish goes through Redis, and every
 // replica (this one too) delivers what arrives to its local subscribers.
 type Redis struct {
-	client *redis.Client
-	local  *Local
-	log    *slog.Logger
-	sub    *redis.PubSub
-	done   chan struct{}
-	once   sync.Once
+	client  *redis.Client
+	local   *Local
+	log     *slog.Logger
+	sub     *redis.PubSub
+	channel string
+	done    chan struct{}
+	once    sync.Once
 	// ready is closed once the subscription is confirmed by Redis.
 	ready chan struct{}
 }
 
-// NewRedis subscribes to the channel and starts delivering.
-func NewRedis(ctx context.Context, client *redis.Client, log *slog.Logger) (*Redis, error) {
-	r := &Redis{client: client, local: NewLocal(), log: log, done: make(chan struct{}), ready: make(chan struct{})}
-	r.sub = client.Subscribe(ctx, Channel)
+// NewRedis subscribes to channel ("" : DefaultChannel) and starts delivering.
+func NewRedis(ctx context.Context, client *redis.Client, channel string, log *slog.Logger) (*Redis, error) {
+	if channel == "" {
+		channel = DefaultChannel
+	}
+	r := &Redis{client: client, local: NewLocal(), log: log, done: make(chan struct{}), ready: make(chan struct{}), channel: channel}
+	r.sub = client.Subscribe(ctx, channel)
 	if _, err := r.sub.Receive(ctx); err != nil { // wait for the subscription confirmation
 		_ = r.sub.Close()
 		return nil, err
@@ -54,7 +58,7 @@ func (r *Redis) loop() {
 // Publish sends e to every replica.
 func (r *Redis) Publish(ctx context.Context, e Event) error {
 	b, _ := json.Marshal(e)
-	return r.client.Publish(ctx, Channel, b).Err()
+	return r.client.Publish(ctx, r.channel, b).Err()
 }
 
 // Subscribe adds a local subscriber.

@@ -393,6 +393,7 @@ func TestReplicaDeathReclaims(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"GATEWAY_LISTEN="+addr, "GATEWAY_DATA_DIR="+filepath.Join(dir, "data"), "GATEWAY_ADMIN_KEY="+testAdminKey,
 		"DATABASE_URL="+env["DATABASE_URL"], "REDIS_URL="+env["REDIS_URL"], "GATEWAY_ENCRYPTION_KEY="+env["GATEWAY_ENCRYPTION_KEY"],
+		"GATEWAY_REDIS_PREFIX="+env["GATEWAY_REDIS_PREFIX"],
 		"GATEWAY_DEMO_MODEL=false", "GATEWAY_UPSTREAM_TIMEOUT=1s", "GATEWAY_RESERVATION_TTL="+ttl.String())
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

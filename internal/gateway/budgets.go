@@ -16,7 +16,7 @@ func (g *Gateway) openBudgets(ctx context.Context) error {
 		TTL: g.Config.ReservationTTL, FailOpen: g.Config.BudgetFailOpen, Registerer: g.Metrics.Registry, Log: g.log, Now: g.now,
 	}
 	if g.Redis != nil {
-		c.Redis = g.Redis
+		c.Redis, c.Prefix = g.Redis, g.Config.RedisPrefix+":budget:"
 	}
 	var err error
 	if g.Budget, err = budget.New(ctx, c); err != nil {

@@ -213,7 +213,7 @@ func (g *Gateway) openBus(ctx context.Context) error {
 	if err := g.Redis.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("connecting to Redis: %w", err)
 	}
-	bus, err := events.NewRedis(ctx, g.Redis, g.log)
+	bus, err := events.NewRedis(ctx, g.Redis, g.Config.RedisPrefix+":events", g.log)
 	if err != nil {
 		return fmt.Errorf("subscribing to Redis: %w", err)
 	}
@@ -384,7 +384,7 @@ func newUpstreamClient(cfg *config.Config) *http.Client {
 func (g *Gateway) newRouter() *upstream.Router {
 	var lim upstream.Limiter = upstream.LocalLimiter{}
 	if g.Redis != nil {
-		lim = upstream.NewRedisLimiter(g.Redis, "gw")
+		lim = upstream.NewRedisLimiter(g.Redis, g.Config.RedisPrefix)
 	}
 	return upstream.NewRouter(upstream.RouterOptions{
 		Limiter: lim,

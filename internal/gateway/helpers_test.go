@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -185,10 +186,14 @@ func forEachMode(t *testing.T, fn func(t *testing.T, env map[string]string)) {
 func productionEnv(t *testing.T) map[string]string {
 	t.Helper()
 	redisURL := redistest.URL(t)
+	db := pgtest.NewDatabase(t)
 	return map[string]string{
-		"DATABASE_URL":           pgtest.NewDatabase(t),
+		"DATABASE_URL":           db,
 		"REDIS_URL":              redisURL,
 		"GATEWAY_ENCRYPTION_KEY": "test-encryption-key",
+		// One Redis namespace per deployment: ids restart at 1 in every test
+		// database, and Redis outlives them.
+		"GATEWAY_REDIS_PREFIX": "gwt-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 	}
 }
 

@@ -167,7 +167,7 @@ func TestAcrossReplicas(t *testing.T) {
 		}
 		c := redis.NewClient(opt)
 		t.Cleanup(func() { c.Close() })
-		bus, err := events.NewRedis(ctx, c, quiet())
+		bus, err := events.NewRedis(ctx, c, "", quiet())
 		if err != nil {
 			t.Fatal(err)
 		}
