@@ -170,6 +170,21 @@ func TestTranslatedProviders(t *testing.T) {
 	}
 }
 
+// TestGeminiBadCredential: Gemini refuses a bad key with 400; the caller gets
+// the gateway's 502 upstream_auth_error, not a 400 blaming its request.
+func TestGeminiBadCredential(t *testing.T) {
+	in := newInstance(t, nil)
+	c := in.client(in.addUserKey("ivy"))
+	ge := newServer(t, geminifake.New(geminifake.Options{APIKey: "right"}))
+	in.addBareModel("ge-bad")
+	in.addEndpoint("ge-bad", map[string]any{"provider": "gemini", "base_url": ge, "upstream_model": "m", "api_key": "wrong"})
+	_, err := c.Chat.Completions.New(context.Background(), chatParams("ge-bad", "hi"))
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 502 || apiErr.Code != "upstream_auth_error" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func newServer(t *testing.T, h http.Handler) string {
 	t.Helper()
 	return newServerURL(t, h)

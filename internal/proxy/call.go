@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -201,6 +202,11 @@ func (c *call) try(clientCtx context.Context, w http.ResponseWriter, e *upstream
 	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if e.Config.Provider == store.ProviderGemini && resp.StatusCode == http.StatusBadRequest && (bytes.Contains(b, []byte("API_KEY_INVALID")) || bytes.Contains(b, []byte("API key not valid"))) {
+			// Gemini answers a bad credential with 400: the endpoint's fault,
+			// not the caller's.
+			resp.StatusCode = http.StatusUnauthorized
+		}
 		if ad.errBody != nil {
 			b = ad.errBody(resp.StatusCode, b)
 		}
