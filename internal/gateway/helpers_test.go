@@ -26,14 +26,14 @@ const testAdminKey = "sk-gate-test-admin-key-0123456789"
 
 // instance is one gateway served over httptest.
 type instance struct {
-	t   *testing.T
+	t   testing.TB
 	g   *Gateway
 	srv *httptest.Server
 }
 
 // newInstance starts a gateway. env overrides the test defaults (embedded mode
 // in a temp dir, fast usage flushes, no demo model).
-func newInstance(t *testing.T, env map[string]string) *instance {
+func newInstance(t testing.TB, env map[string]string) *instance {
 	t.Helper()
 	e := map[string]string{
 		"GATEWAY_DATA_DIR":             t.TempDir(),
@@ -183,7 +183,7 @@ func forEachMode(t *testing.T, fn func(t *testing.T, env map[string]string)) {
 
 // productionEnv returns the environment of a production-mode instance on a
 // fresh database; call it once per shared deployment.
-func productionEnv(t *testing.T) map[string]string {
+func productionEnv(t testing.TB) map[string]string {
 	t.Helper()
 	redisURL := redistest.URL(t)
 	db := pgtest.NewDatabase(t)
@@ -198,7 +198,7 @@ func productionEnv(t *testing.T) map[string]string {
 }
 
 // newFake starts a fake upstream.
-func newFake(t *testing.T, o fakeprovider.Options) (*fakeprovider.Server, string) {
+func newFake(t testing.TB, o fakeprovider.Options) (*fakeprovider.Server, string) {
 	t.Helper()
 	f := fakeprovider.New(o)
 	s := httptest.NewServer(f)
