@@ -125,8 +125,7 @@ func (c *call) serve(w http.ResponseWriter, r *http.Request) (err error) {
 		c.attempts++
 		c.sc.Endpoint, c.sc.Attempts = ep.Label, c.attempts
 
-		a := c.try(ctx, w, ep)
-		release(a.outcome)
+		a := c.tryReleasing(ctx, w, ep, release)
 		if m := c.h.d.Metrics; m != nil {
 			m.Attempts.WithLabelValues(ep.Label, attemptResult(a)).Inc()
 		}
@@ -149,6 +148,22 @@ func attemptResult(a attempt) string {
 		return "failover"
 	}
 	return "error"
+}
+
+// tryReleasing makes one attempt and releases the endpoint on every ending,
+// a panic included (the in-flight count and the breaker's probe slot must not
+// leak).
+func (c *call) tryReleasing(ctx context.Context, w http.ResponseWriter, ep *upstream.Endpoint, release func(upstream.Outcome)) (a attempt) {
+	released := false
+	defer func() {
+		if !released {
+			release(upstream.Outcome{Err: upstream.ErrCanceled})
+		}
+	}()
+	a = c.try(ctx, w, ep)
+	released = true
+	release(a.outcome)
+	return a
 }
 
 // selectionError maps a routing refusal to the caller's error.

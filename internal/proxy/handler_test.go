@@ -124,3 +124,34 @@ func FuzzChatHandler(f *testing.F) {
 		}
 	})
 }
+
+type panicTransport struct{}
+
+func (panicTransport) RoundTrip(*http.Request) (*http.Response, error) { panic("transport exploded") }
+
+// TestPanicReleasesEverything: a panic mid-call still releases the endpoint's
+// in-flight count and writes the usage row.
+func TestPanicReleasesEverything(t *testing.T) {
+	base, _ := url.Parse("http://127.0.0.1:1/v1")
+	ep := upstream.NewEndpoint(store.Endpoint{ID: 1, Model: "m", Provider: store.ProviderOpenAICompatible, Priority: 1, Weight: 1, Active: true}, "", base)
+	model := store.Model{Name: "m", ContextWindow: 1000, MaxOutputTokens: 100, Active: true}
+	snap := &upstream.Snapshot{Models: map[string]*upstream.Pool{"m": {Model: model, Endpoints: []*upstream.Endpoint{ep}}}, Names: []string{"m"}}
+	sink := &sinkRecorder{}
+	h := New(Deps{Auth: fakeAuth{}, Pools: fakePools{snap}, Client: &http.Client{Transport: panicTransport{}}, Usage: sink})
+	mux := http.NewServeMux()
+	h.Register(mux)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic was swallowed")
+			}
+		}()
+		post(mux, "good", []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	}()
+	if ep.Inflight() != 0 {
+		t.Fatalf("in-flight count leaked: %d", ep.Inflight())
+	}
+	if sink.count() != 1 || sink.rows[0].Status != 500 {
+		t.Fatalf("usage rows %+v", sink.rows)
+	}
+}
