@@ -113,6 +113,9 @@ func testManyStreams(t *testing.T, env map[string]string) {
 				sc.Buffer(make([]byte, 64<<10), 1<<20)
 				for sc.Scan() {
 					if line := sc.Text(); strings.HasPrefix(line, "data: ") {
+						if strings.Contains(line, `"usage"`) {
+							errs <- fmt.Errorf("stream %d: usage sent to a client that did not ask: %s", i, line)
+						}
 						events++
 						last = line + "\n\n"
 					} else if line != "" {

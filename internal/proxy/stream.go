@@ -133,6 +133,11 @@ func relay(ctx context.Context, w http.ResponseWriter, body io.Reader, wantUsage
 				}
 			}
 		}
+		if !wantUsage {
+			// The gateway asked the upstream for usage; a client that did not
+			// gets chunks without the "usage":null key, as OpenAI sends them.
+			ev = stripUsageNull(ev)
+		}
 		if res.usage == nil {
 			res.content = append(res.content, ev...)
 			res.content = append(res.content, '\n')
@@ -213,6 +218,23 @@ end:
 		}
 	}
 	return res
+}
+
+var (
+	usageNullComma = []byte(`,"usage":null`)
+	usageNullFirst = []byte(`"usage":null,`)
+)
+
+// stripUsageNull removes a compact "usage":null member from a chunk. The byte
+// sequence cannot occur inside a JSON string (quotes are escaped there).
+func stripUsageNull(ev []byte) []byte {
+	if i := bytes.Index(ev, usageNullComma); i >= 0 {
+		return append(ev[:i:i], ev[i+len(usageNullComma):]...)
+	}
+	if i := bytes.Index(ev, usageNullFirst); i >= 0 {
+		return append(ev[:i:i], ev[i+len(usageNullFirst):]...)
+	}
+	return ev
 }
 
 // hasUsage reports whether an event may carry a usage object (a "usage" key

@@ -28,9 +28,16 @@ func TestRelayNormalisesSSE(t *testing.T) {
 			usageSeen: true,
 		},
 		{
-			name:      "usage:null chunks relayed, usage chunk hidden",
+			name:      "usage:null removed and usage chunk hidden when not asked",
+			in:        `data: {"choices":[{"delta":{"content":"a \"usage\":null"}}],"usage":null}` + "\n\n" + `data: {"usage":null,"choices":[]}` + "\n\ndata: " + usage + "\n\ndata: [DONE]\n\n",
+			out:       `data: {"choices":[{"delta":{"content":"a \"usage\":null"}}]}` + "\n\n" + `data: {"choices":[]}` + "\n\ndata: [DONE]\n\n",
+			usageSeen: true,
+		},
+		{
+			name:      "usage:null kept when asked",
 			in:        `data: {"choices":[{"delta":{"content":"a"}}],"usage":null}` + "\n\ndata: " + usage + "\n\ndata: [DONE]\n\n",
-			out:       `data: {"choices":[{"delta":{"content":"a"}}],"usage":null}` + "\n\ndata: [DONE]\n\n",
+			wantUsage: true,
+			out:       `data: {"choices":[{"delta":{"content":"a"}}],"usage":null}` + "\n\ndata: " + usage + "\n\ndata: [DONE]\n\n",
 			usageSeen: true,
 		},
 		{
