@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,5 +72,81 @@ func TestRedisReachesEveryReplica(t *testing.T) {
 			t.Fatalf("delivered %v within 1s", seen)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRedisResubscribeResets: when the subscription's connection is lost,
+// go-redis resubscribes and the bus delivers a Reset locally (messages
+// published meanwhile are lost), then ordinary events flow again.
+func TestRedisResubscribeResets(t *testing.T) {
+	u := redistest.URL(t)
+	ctx := context.Background()
+	opt, _ := redis.ParseURL(u)
+	name := "gw-resub-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	opt.ClientName = name
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	channel := name + ":events"
+	bus, err := NewRedis(ctx, c, channel, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	var mu sync.Mutex
+	var got []Event
+	bus.Subscribe(func(e Event) { mu.Lock(); got = append(got, e); mu.Unlock() })
+	has := func(want Event) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range got {
+			if e == want {
+				return true
+			}
+		}
+		return false
+	}
+	time.Sleep(100 * time.Millisecond)
+	if has(Event{Kind: Reset}) {
+		t.Fatal("Reset delivered without any lost connection")
+	}
+	// Kill this bus's own connections (found by client name) from another client.
+	admin := redis.NewClient(&redis.Options{Addr: opt.Addr, DB: opt.DB})
+	t.Cleanup(func() { _ = admin.Close() })
+	list, err := admin.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if err := admin.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+					killed++
+				}
+			}
+		}
+	}
+	if killed == 0 {
+		t.Fatal("found no connection of the bus to kill")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !has(Event{Kind: Reset}) {
+		if time.Now().After(deadline) {
+			t.Fatal("no Reset delivered after the subscription was lost")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	want := Event{Kind: KeyChanged, ID: "after-resubscribe"}
+	for !has(want) {
+		if err := bus.Publish(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("events do not flow after the resubscription")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -44,14 +44,25 @@ func NewRedis(ctx context.Context, client *redis.Client, channel string, log *sl
 
 func (r *Redis) loop() {
 	defer close(r.done)
-	ch := r.sub.Channel()
-	for msg := range ch {
-		var e Event
-		if err := json.Unmarshal([]byte(msg.Payload), &e); err != nil {
-			r.log.Warn("events: malformed message", "err", err)
-			continue
+	// With subscriptions: go-redis resubscribes by itself after a lost
+	// connection and reports it here. Messages published meanwhile are lost, so
+	// a resubscription is delivered locally as a Reset: every cache drops its
+	// entries and every registry reloads.
+	for m := range r.sub.ChannelWithSubscriptions() {
+		switch msg := m.(type) {
+		case *redis.Subscription:
+			if msg.Kind == "subscribe" {
+				r.log.Warn("events: resubscribed to Redis after a lost connection; resetting caches")
+				_ = r.local.Publish(context.Background(), Event{Kind: Reset})
+			}
+		case *redis.Message:
+			var e Event
+			if err := json.Unmarshal([]byte(msg.Payload), &e); err != nil {
+				r.log.Warn("events: malformed message", "err", err)
+				continue
+			}
+			_ = r.local.Publish(context.Background(), e)
 		}
-		_ = r.local.Publish(context.Background(), e)
 	}
 }
 

@@ -138,7 +138,7 @@ func (r *Registry) endpoint(cfg store.Endpoint) (*Endpoint, error) {
 func (r *Registry) Run(ctx context.Context, bus events.Bus, interval time.Duration) {
 	if bus != nil {
 		cancel := bus.Subscribe(func(e events.Event) {
-			if e.Kind == events.ConfigChanged {
+			if e.Kind == events.ConfigChanged || e.Kind == events.Reset {
 				select {
 				case r.dirty <- struct{}{}:
 				default:
