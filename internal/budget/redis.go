@@ -132,7 +132,18 @@ func (r *Redis) keyTTL(m Month) string {
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
-func (r *Redis) tomb() string { return strconv.FormatInt(r.o.TTL.Milliseconds(), 10) }
+// tomb is how long (ms) the marker of a settled, released or reclaimed hold is
+// kept.
+// A tombstone only has to outlive what can still arrive for its request: a
+// duplicate settle (a retry, seconds) and the re-assertion of recent settles
+// during a rebuild (RecentSettles). Keeping it for the whole reservation TTL
+// made a budget's keys hold rate × TTL entries; twice RecentSettles, at least
+// 5 minutes and at most the TTL, is enough. (A settle arriving after its
+// reclaimed hold's tombstone is gone is counted the same way as with it.)
+func (r *Redis) tomb() string {
+	life := min(r.o.TTL, max(5*time.Minute, 2*r.o.RecentSettles))
+	return strconv.FormatInt(life.Milliseconds(), 10)
+}
 
 // run executes a script (EVALSHA, one round trip; EVAL once after a restart)
 // and times it.
