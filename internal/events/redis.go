@@ -22,8 +22,6 @@ type Redis struct {
 	channel string
 	done    chan struct{}
 	once    sync.Once
-	// ready is closed once the subscription is confirmed by Redis.
-	ready chan struct{}
 }
 
 // NewRedis subscribes to channel ("" : DefaultChannel) and starts delivering.
@@ -31,13 +29,12 @@ func NewRedis(ctx context.Context, client *redis.Client, channel string, log *sl
 	if channel == "" {
 		channel = DefaultChannel
 	}
-	r := &Redis{client: client, local: NewLocal(), log: log, done: make(chan struct{}), ready: make(chan struct{}), channel: channel}
+	r := &Redis{client: client, local: NewLocal(), log: log, done: make(chan struct{}), channel: channel}
 	r.sub = client.Subscribe(ctx, channel)
 	if _, err := r.sub.Receive(ctx); err != nil { // wait for the subscription confirmation
 		_ = r.sub.Close()
 		return nil, err
 	}
-	close(r.ready)
 	go r.loop()
 	return r, nil
 }

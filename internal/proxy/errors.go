@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/upstream"
 )
 
 func asMaxBytes(err error, target **http.MaxBytesError) bool { return errors.As(err, target) }
@@ -30,7 +32,7 @@ func upstreamHTTPError(resp *http.Response, body []byte) *apierror.Error {
 			msg = "The upstream provider is rate limiting requests."
 		}
 		e = apierror.Upstream(s, "rate_limit_exceeded", "Upstream rate limit: "+msg, true)
-		e.RetryAfterMs = retryAfterMs(resp.Header)
+		e.RetryAfterMs = upstream.ParseRetryAfter(resp.Header, time.Now()).Milliseconds()
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		// The endpoint's credential is wrong: not the caller's fault.
 		e = apierror.Upstream(http.StatusBadGateway, "upstream_auth_error",
@@ -58,19 +60,4 @@ func upstreamHTTPError(resp *http.Response, body []byte) *apierror.Error {
 			"The upstream provider failed (HTTP "+strconv.Itoa(s)+"): "+msg, true)
 	}
 	return e
-}
-
-// retryAfterMs reads retry-after-ms or retry-after (seconds).
-func retryAfterMs(h http.Header) int64 {
-	if v := h.Get("retry-after-ms"); v != "" {
-		if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
-			return int64(n)
-		}
-	}
-	if v := h.Get("retry-after"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
-			return n * 1000
-		}
-	}
-	return 0
 }

@@ -183,10 +183,15 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 }
 
 // pool resolves the requested model for the caller.
+// A nil principal (the shared-secret route) may use every active model.
 func (h *Handler) pool(p *auth.Principal, model string) (*upstream.Pool, error) {
 	pool := h.d.Pools.Pool(model)
-	if pool == nil || !pool.Model.Active || !p.MayUse(model) {
-		return nil, apierror.ModelNotFound(model)
+	var m *store.Model
+	if pool != nil {
+		m = &pool.Model
+	}
+	if err := validate.Access(model, m, p == nil || p.MayUse(model)); err != nil {
+		return nil, err
 	}
 	return pool, nil
 }

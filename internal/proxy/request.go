@@ -101,14 +101,6 @@ func (r *request) set(name string, v json.RawMessage) {
 	r.changed = true
 }
 
-// del removes a top-level field.
-func (r *request) del(name string) {
-	if _, ok := r.fields[name]; ok {
-		delete(r.fields, name)
-		r.changed = true
-	}
-}
-
 // forceUsage makes a streaming request ask the upstream for the usage chunk,
 // keeping any other stream option the client set.
 func (r *request) forceUsage() {

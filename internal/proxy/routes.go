@@ -68,9 +68,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, chat bool) (*p
 	if subject.AppID != nil {
 		sc.AppID = *subject.AppID
 	}
-	pool := h.d.Pools.Pool(req.Model)
-	if pool == nil || !pool.Model.Active || (p != nil && !p.MayUse(req.Model)) {
-		return nil, apierror.ModelNotFound(req.Model)
+	pool, err := h.pool(p, req.Model)
+	if err != nil {
+		return nil, err
 	}
 	return &prepared{principal: p, req: req, subject: subject, pool: pool}, nil
 }
