@@ -16,6 +16,7 @@ import (
 	"github.com/antigravity/gateway/internal/killswitch"
 	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/tokens"
 	"github.com/antigravity/gateway/internal/upstream"
 	"github.com/antigravity/gateway/internal/usage"
 )
@@ -51,6 +52,10 @@ type call struct {
 	// promptEstimate is the prompt size known before the call (a count or an
 	// upper bound), for limits and local fallbacks.
 	promptEstimate int64
+	// promptCounted: promptEstimate is a count, not an upper bound.
+	promptCounted bool
+	// messages are the request's messages as validation decoded them.
+	messages []tokens.Message
 
 	ep       *upstream.Endpoint
 	attempts int
@@ -405,18 +410,21 @@ func tokensOf(u *upstreamUsage) usage.Tokens {
 	return t
 }
 
-// localPromptTokens counts the prompt offline: the text of every message plus
-// OpenAI's per-message overhead (3 tokens each, 3 to prime the reply).
+// localPromptTokens counts the prompt offline (messages as validated, tools
+// and images as OpenAI counts them), for calls that end without upstream usage.
+// When validation already counted it, that count is reused.
 func (c *call) localPromptTokens() int64 {
-	if c.h.d.Tokens == nil || c.op != upstream.ChatCompletions {
+	switch {
+	case c.h.d.Tokens == nil || c.op != upstream.ChatCompletions:
+		return 0
+	case c.promptCounted:
+		return c.promptEstimate
+	}
+	n, err := c.h.d.Tokens.ChatMessages(c.req.Model, c.messages, c.req.fields["tools"], c.req.fields["functions"])
+	if err != nil {
 		return 0
 	}
-	texts, n := c.req.messageTexts()
-	total := int64(3*n + 3)
-	for _, t := range texts {
-		total += int64(c.h.d.Tokens.Text(c.req.Model, t))
-	}
-	return total
+	return int64(n)
 }
 
 func (c *call) localTokens(parts []string) int64 {

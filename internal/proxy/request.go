@@ -124,49 +124,6 @@ func (r *request) body() ([]byte, error) {
 	return json.Marshal(r.fields)
 }
 
-// messageTexts returns the text of every message (for local prompt counting when
-// the upstream reported no usage). Unparseable content is skipped.
-func (r *request) messageTexts() (texts []string, count int) {
-	var msgs []struct {
-		Content json.RawMessage `json:"content"`
-	}
-	if err := json.Unmarshal(r.fields["messages"], &msgs); err != nil {
-		return nil, 0
-	}
-	for _, m := range msgs {
-		texts = append(texts, contentText(m.Content)...)
-	}
-	return texts, len(msgs)
-}
-
-// contentText extracts text from a message content: a string, or a list of parts
-// whose "text" fields are taken.
-func contentText(raw json.RawMessage) []string {
-	if len(raw) == 0 || isNull(raw) {
-		return nil
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return []string{s}
-		}
-		return nil
-	}
-	var parts []struct {
-		Text string `json:"text"`
-	}
-	if json.Unmarshal(raw, &parts) != nil {
-		return nil
-	}
-	out := make([]string, 0, len(parts))
-	for _, p := range parts {
-		if p.Text != "" {
-			out = append(out, p.Text)
-		}
-	}
-	return out
-}
-
 func isNull(raw json.RawMessage) bool { return len(raw) == 4 && string(raw) == "null" }
 
 func jsonErrText(err error) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/antigravity/gateway/internal/killswitch"
 	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/tokens"
 	"github.com/antigravity/gateway/internal/upstream"
 	"github.com/antigravity/gateway/internal/validate"
 )
@@ -24,6 +25,8 @@ type prepared struct {
 	subject   Subject
 	pool      *upstream.Pool
 	prompt    int64 // prompt tokens counted, or an upper bound
+	counted   bool  // prompt is a count
+	messages  []tokens.Message
 }
 
 // prepare runs everything that happens before an upstream call: read the body,
@@ -98,7 +101,7 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, op upstream.Oper
 			return e
 		}
 	}
-	c := &call{h: h, op: op, start: sc.Start, req: pr.req, pool: pr.pool, sc: sc, subject: pr.subject, promptEstimate: pr.prompt, kill: subj}
+	c := &call{h: h, op: op, start: sc.Start, req: pr.req, pool: pr.pool, sc: sc, subject: pr.subject, promptEstimate: pr.prompt, promptCounted: pr.counted, messages: pr.messages, kill: subj}
 	if c.start.IsZero() {
 		c.start = h.d.Now()
 	}
@@ -138,7 +141,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pr.prompt = int64(res.PromptTokens)
+	pr.prompt, pr.counted, pr.messages = int64(res.PromptTokens), res.Counted, res.Messages
 	return h.proxy(w, r, upstream.ChatCompletions, pr)
 }
 
