@@ -2,9 +2,8 @@ package anthropic
 
 import (
 	"bytes"
-	"errors"
+	"github.com/antigravity/gateway/internal/upstream/openaiwire/wiretest"
 	"io"
-	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -27,43 +26,13 @@ func TestStreamGolden(t *testing.T) {
 	}
 }
 
-func TestStreamReadError(t *testing.T) {
-	boom := errors.New("connection reset")
-	src := io.MultiReader(strings.NewReader("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n"), iotest.ErrReader(boom))
-	got, err := io.ReadAll(Stream(src, "m"))
-	if !errors.Is(err, boom) {
-		t.Fatalf("err = %v, want %v", err, boom)
-	}
-	if !bytes.HasPrefix(got, []byte(`data: {"id":"m","object":"chat.completion.chunk",`)) || bytes.Contains(got, []byte("[DONE]")) {
-		t.Errorf("output %s", got)
-	}
-}
-
-func TestStreamInvalidEvent(t *testing.T) {
-	got, err := io.ReadAll(Stream(strings.NewReader("event: message_start\ndata: {oops\n\n"), "m"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "data: {\"error\":{\"message\":\"The upstream sent an invalid stream event.\",\"type\":\"server_error\",\"param\":null,\"code\":\"invalid_upstream_event\"}}\n\n"
-	if string(got) != want {
-		t.Errorf("got %q", got)
-	}
-}
-
-type closeRecorder struct {
-	io.Reader
-	closed bool
-}
-
-func (c *closeRecorder) Close() error { c.closed = true; return nil }
-
-func TestStreamClose(t *testing.T) {
-	src := &closeRecorder{Reader: strings.NewReader("event: ping\ndata: {\"type\":\"ping\"}\n\n")}
-	s := Stream(src, "m")
-	if err := s.Close(); err != nil || !src.closed {
-		t.Fatalf("Close: err %v, source closed %v", err, src.closed)
-	}
-	if n, err := s.Read(make([]byte, 10)); n != 0 || err == nil {
-		t.Errorf("Read after Close = %d, %v", n, err)
-	}
+// TestStreamContract: read errors, invalid events and Close behave as for
+// every translated stream.
+func TestStreamContract(t *testing.T) {
+	wiretest.StreamContract(t, Stream, wiretest.StreamInputs{
+		FirstEvent: "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n",
+		WantPrefix: `data: {"id":"m","object":"chat.completion.chunk",`,
+		Invalid:    "event: message_start\ndata: {oops\n\n",
+		Idle:       "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+	})
 }
