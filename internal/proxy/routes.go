@@ -33,16 +33,19 @@ type prepared struct {
 // authenticate (API key, or the shared-secret route), parse, resolve who is
 // billed (delegation), and check the model. Nothing here costs anything.
 func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, chat bool) (*prepared, error) {
-	body, err := h.readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
+	// The key is checked before the body is read: unauthenticated callers'
+	// bodies are never read (the shared-secret route is checked by Resolve).
 	var p *auth.Principal
+	var err error
 	shared := delegation.UsesSharedSecret(r.Header)
 	if !shared {
 		if p, err = h.caller(r); err != nil {
 			return nil, err
 		}
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return nil, err
 	}
 	req, err := parseRequest(body, chat)
 	if err != nil {
