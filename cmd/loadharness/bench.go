@@ -204,6 +204,10 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 			b.profile(ctx, sc)
 		}
 	}
+	var sat []*satResult
+	if c.budgets && c.satWorkers > 0 {
+		sat = b.saturate(ctx)
+	}
 	if !c.skipMax {
 		for _, s := range b.subjects {
 			if ctx.Err() != nil {
@@ -238,7 +242,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 		}
 	}
 	rep := &report{cfg: c, version: version, started: started, took: time.Since(started), load0: load0, load1: loadAvg(),
-		subjects: b.subjects, scenarios: results, maxes: maxes, db: db, flushes: flushes}
+		subjects: b.subjects, scenarios: results, maxes: maxes, sat: sat, db: db, flushes: flushes}
 	text := rep.markdown()
 	if _, err := io.WriteString(stdout, text); err != nil {
 		return err

@@ -84,15 +84,16 @@ type config struct {
 	streamToken time.Duration // fake: wait between streamed words
 	tokens      int           // fake: words per reply
 
-	pgAdmin   string // "" skips production mode
-	pgDB      string
-	redisURL  string
-	perfDir   string
-	keepTemp  bool
-	quick     bool
-	logLevel  string
-	skipEmbed bool
-	budgets   bool // a +budget target per gateway (issue 4)
+	pgAdmin    string // "" skips production mode
+	pgDB       string
+	redisURL   string
+	perfDir    string
+	keepTemp   bool
+	quick      bool
+	logLevel   string
+	skipEmbed  bool
+	budgets    bool // a +budget target per gateway (issue 4)
+	satWorkers int  // closed-loop callers of the budget throughput comparison (0 skips it)
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -137,6 +138,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.skipEmbed, "skip-embedded", false, "skip the embedded-mode gateway")
 	fs.BoolVar(&c.budgets, "budgets", true, "also measure each gateway with budgets on: a second key on the same process, "+
 		"of a user with a monthly budget, as the target <gateway>+budget (-budgets=false leaves it out)")
+	fs.IntVar(&c.satWorkers, "sat-workers", 256, "budget throughput: closed-loop callers per turn, -rounds turns of -round per side (0 skips it)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -168,6 +170,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-rate and -stream-rate must be in (0, 50000]")
 	case c.maxBudget > 2*time.Minute || c.maxStep <= 0 || c.maxCap > 100000:
 		return nil, fmt.Errorf("-max-budget at most 2m, -max-step positive, -max-cap at most 100000")
+	case c.satWorkers < 0 || c.satWorkers > 4096:
+		return nil, fmt.Errorf("-sat-workers must be 0..4096")
 	case c.tokens < 1 || c.tokens > 10000:
 		return nil, fmt.Errorf("-tokens must be 1..10000")
 	}

@@ -33,6 +33,7 @@ type report struct {
 	subjects     []*subject
 	scenarios    []*scenarioResult
 	maxes        map[string]*maxResult
+	sat          []*satResult // budget pairs, closed loop
 	db           dbFigures
 	flushes      map[string][2]float64 // gateway → usage batches, rows
 }

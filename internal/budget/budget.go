@@ -230,6 +230,15 @@ func errUnavailable(cause error) *apierror.Error {
 	return e
 }
 
+// Remote reports whether res settles over the network (a Redis hold): its
+// Settle waits for a round trip, gathered with other requests' settles for a
+// few milliseconds, so callers should run it off the request path (keeping the
+// order settle, then usage row).
+func Remote(res Reservation) bool {
+	_, ok := res.(*redisRes)
+	return ok
+}
+
 // nop is the reservation of a request without budgets.
 type nop struct{}
 

@@ -47,13 +47,15 @@ type RedisOptions struct {
 
 // Redis is the Reserver of production mode; see the package documentation.
 type Redis struct {
-	c      redis.UniversalClient
-	limits *Limits
-	st     store.Budgets
-	bus    events.Bus
-	o      RedisOptions
-	log    *slog.Logger
-	led    *ledger
+	c       redis.UniversalClient
+	limits  *Limits
+	st      store.Budgets
+	bus     events.Bus
+	o       RedisOptions
+	log     *slog.Logger
+	led     *ledger
+	batch   *batcher // reserves and releases of concurrent requests, run together
+	settles *batcher // settles, gathered for settleLinger
 
 	fallback *Local
 	// downUntil (unix ns) is the end of the pause after a failed script:
@@ -94,6 +96,8 @@ func NewRedis(c redis.UniversalClient, limits *Limits, st store.Budgets, bus eve
 	}
 	r := &Redis{c: c, limits: limits, st: st, bus: bus, o: o, log: o.Log, led: newLedger(),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	r.batch = newBatcher(c, o.Metrics, 2, 0)
+	r.settles = newBatcher(c, o.Metrics, 1, settleLinger)
 	r.fallback = NewLocal(limits, st, o.Options, o.Log)
 	if bus != nil {
 		r.unsub = bus.Subscribe(r.onEvent)
@@ -110,6 +114,8 @@ func (r *Redis) Close() {
 		}
 		close(r.stop)
 		<-r.done
+		r.batch.close()
+		r.settles.close()
 	})
 }
 
@@ -146,8 +152,15 @@ func (r *Redis) tomb() string {
 }
 
 // run executes a script (EVALSHA, one round trip; EVAL once after a restart)
-// and times it.
+// and times it. The hot scripts go through the batcher: still one round trip
+// for the caller, shared with the concurrent requests.
 func (r *Redis) run(ctx context.Context, name string, s *redis.Script, ks []string, args ...any) ([]any, error) {
+	switch s {
+	case reserveScript, releaseScript:
+		return r.batch.run(ctx, name, ks, args)
+	case settleScript:
+		return r.settles.run(ctx, name, ks, args)
+	}
 	start := time.Now()
 	v, err := s.Run(ctx, r.c, ks, args...).Result()
 	r.o.Metrics.script(name, start)
@@ -266,6 +279,13 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 	}
 	return nil, r.failed(errors.New("budget: reserve did not converge"))
 }
+
+// settleLinger is how long a settle waits for others to share its round trip.
+// Nobody waits for a settle but the request's usage row (the proxy settles
+// after the response is sent), and the hold keeps covering the request until
+// the settle lands, so a few milliseconds cost nothing and save most of the
+// settles' Redis work under load.
+const settleLinger = 2 * time.Millisecond
 
 // downPause is how long Reserve stops waiting on Redis after a failure.
 const downPause = 500 * time.Millisecond

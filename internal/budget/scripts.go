@@ -58,7 +58,7 @@ end
 // Replies {1, reclaimed, reclaimed amount, gen1..genn} | {2, i, spent, held,
 // reclaimed, reclaimed amount} | {3, i} | {4, i, until} | {5}.
 // Four commands per budget: HMGET, ZRANGEBYSCORE, HSET, ZADD.
-var reserveScript = redis.NewScript(reclaimLua + `
+const reserveBody = `
 local n = #KEYS / 2
 local now, id, amount, tomb = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
 local f = 'h:' .. id
@@ -87,13 +87,15 @@ for i = 1, n do
   out[#out + 1] = vals[i][7]
 end
 return out
-`)
+`
+
+var reserveScript = redis.NewScript(reclaimLua + reserveBody)
 
 // settleScript: KEYS = K1..Kn, Z1..Zn, RS1..RSn; ARGV = now, id, actual,
 // tombstone life (ms), key ttl (s). Adds actual to spent once per id (a retry
 // is a no-op), drops the hold if still open. While a counter is rebuilt the
 // settle is also noted in RS. Replies {1, reclaimed, amount, gen1..genn} | {3, i}.
-var settleScript = redis.NewScript(reclaimLua + `
+const settleBody = `
 local n = #KEYS / 3
 local now, id, tomb, actual = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[3])
 local f = 'h:' .. id
@@ -124,11 +126,13 @@ for i = 1, n do
   out[#out + 1] = v[3]
 end
 return out
-`)
+`
+
+var settleScript = redis.NewScript(reclaimLua + settleBody)
 
 // releaseScript: KEYS = K1..Kn, Z1..Zn; ARGV = now, id, tombstone life (ms).
 // Drops an open hold, leaving a tombstone; a no-op for missing counters.
-var releaseScript = redis.NewScript(reclaimLua + `
+const releaseBody = `
 local n = #KEYS / 2
 local now, id, tomb = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local rn, ra = 0, 0
@@ -149,6 +153,37 @@ for i = 1, n do
   end
 end
 return {1, rn, ra}
+`
+
+var releaseScript = redis.NewScript(reclaimLua + releaseBody)
+
+// batchScript runs several reserves, settles and releases (of concurrent
+// requests) in one script: KEYS = the ops' keys one after the other; ARGV =
+// number of ops, then per op: its name (reserve|settle|release), its number of
+// keys, its number of arguments, its arguments. Each op is the body of its own
+// script above, run with its slice of KEYS and ARGV (the function parameters
+// shadow the globals), so it behaves exactly as the single script. Replies one
+// reply per op; an op that raised an error replies {-1, message} and the others
+// still run.
+var batchScript = redis.NewScript(reclaimLua +
+	"local ops = {}\nops.reserve = function(KEYS, ARGV)" + reserveBody + "end\n" +
+	"ops.settle = function(KEYS, ARGV)" + settleBody + "end\n" +
+	"ops.release = function(KEYS, ARGV)" + releaseBody + "end\n" + `
+local out = {}
+local ki, ai = 1, 2
+for j = 1, tonumber(ARGV[1]) do
+  local op, nk, na = ARGV[ai], tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2])
+  ai = ai + 3
+  local K, A = {}, {}
+  for x = 1, nk do K[x] = KEYS[ki + x - 1] end
+  for x = 1, na do A[x] = ARGV[ai + x - 1] end
+  ki, ai = ki + nk, ai + na
+  local ok, res = pcall(ops[op], K, A)
+  if ok then out[j] = res
+  elseif type(res) == 'table' and res.err then out[j] = {-1, res.err}
+  else out[j] = {-1, tostring(res)} end
+end
+return out
 `)
 
 // reassertScript: KEYS = K, Z, RS; ARGV = now, tombstone life (ms), key ttl

@@ -156,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		Log:             o.Log,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		UpstreamTimeout: cfg.UpstreamTimeout,
+		Pending:         &g.handlers, // Close waits for settles and usage rows queued after a response
 	})
 	adm := admin.New(admin.Deps{Store: g.Store, Auth: g.Auth, Box: box, Bus: g.Bus, Now: o.Now, Log: o.Log, Budgets: g.Budget, Health: g.Registry})
 	// The admin web UI and the billing API it reads; ui.Wrap turns its session

@@ -64,9 +64,9 @@ type call struct {
 	tokens   usage.Tokens
 	ttft     time.Duration
 	recorded bool
-	// onRecord, when set, runs with the final row before it is queued (budget
-	// settlement).
-	onRecord func(rec *store.UsageRecord)
+	// commit, when set, settles the budget hold with the final row's cost and
+	// then queues the row; otherwise the row is queued at once.
+	commit func(rec store.UsageRecord)
 	// kill are the call's kill-switch subjects (endpoint set per attempt).
 	kill killswitch.Subjects
 }
@@ -465,12 +465,13 @@ func (c *call) record() {
 		id := c.ep.ID()
 		rec.EndpointID = &id
 	}
-	if c.onRecord != nil {
-		c.onRecord(&rec)
-	}
 	c.sc.Status, c.sc.ErrorCode = c.status, c.errCode
 	c.sc.Tokens = c.tokens.Prompt + c.tokens.Completion
-	c.h.d.Usage.Record(rec)
+	if c.commit != nil {
+		c.commit(rec)
+	} else {
+		c.h.d.Usage.Record(rec)
+	}
 	if m := c.h.d.Metrics; m != nil {
 		model := c.pool.Model.Name
 		m.Tokens.WithLabelValues(model, "prompt").Add(float64(rec.PromptTokens))

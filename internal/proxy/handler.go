@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/antigravity/gateway/internal/apierror"
@@ -85,6 +86,10 @@ type Deps struct {
 	Log             *slog.Logger
 	MaxBodyBytes    int64
 	UpstreamTimeout time.Duration
+	// Pending counts the work a request leaves running after its handler
+	// returns (a Redis budget settle, then the usage row); whoever shuts down
+	// waits for it before flushing usage. nil: a private one.
+	Pending *sync.WaitGroup
 	// MaxAttempts bounds the endpoints tried for one request (default 3);
 	// FailoverBudget bounds the time after which no new attempt starts (30s).
 	MaxAttempts    int
@@ -116,6 +121,9 @@ func New(d Deps) *Handler {
 	}
 	if d.MaxAttempts <= 0 {
 		d.MaxAttempts = 3
+	}
+	if d.Pending == nil {
+		d.Pending = &sync.WaitGroup{}
 	}
 	if d.FailoverBudget <= 0 {
 		d.FailoverBudget = 30 * time.Second

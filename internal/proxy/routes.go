@@ -114,9 +114,27 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, op upstream.Oper
 		if err != nil {
 			return err
 		}
-		c.onRecord = func(rec *store.UsageRecord) {
-			if err := res.Settle(context.WithoutCancel(r.Context()), rec.Cost); err != nil {
+		bctx := context.WithoutCancel(r.Context())
+		settle := func(rec store.UsageRecord) {
+			// The hold is settled before the row is queued: a budget counter
+			// rebuilt from UsageLogs then counts every row exactly once.
+			if err := res.Settle(bctx, rec.Cost); err != nil {
 				h.d.Log.Error("budget: settle failed", "request_id", rec.RequestID, "err", err)
+			}
+			h.d.Usage.Record(rec)
+		}
+		c.commit = settle
+		if budget.Remote(res) {
+			// A Redis settle is a round trip (gathered with others'): run it
+			// after the handler, so the client does not wait for it and the
+			// connection is free for its next request. Pending lets shutdown
+			// wait for it (and the row).
+			c.commit = func(rec store.UsageRecord) {
+				h.d.Pending.Add(1)
+				go func() {
+					defer h.d.Pending.Done()
+					settle(rec)
+				}()
 			}
 		}
 	}
