@@ -235,8 +235,8 @@ func errUnavailable(cause error) *apierror.Error {
 // few milliseconds, so callers should run it off the request path (keeping the
 // order settle, then usage row).
 func Remote(res Reservation) bool {
-	_, ok := res.(*redisRes)
-	return ok
+	r, ok := res.(interface{ SettlesRemotely() bool })
+	return ok && r.SettlesRemotely()
 }
 
 // nop is the reservation of a request without budgets.

@@ -372,6 +372,9 @@ func (rr *redisRes) Settle(ctx context.Context, actual money.Nanos) error {
 	return err
 }
 
+// SettlesRemotely marks a Redis hold for Remote.
+func (rr *redisRes) SettlesRemotely() bool { return true }
+
 // Release drops the hold; on failure the hold expires by itself.
 func (rr *redisRes) Release(ctx context.Context) error {
 	var err error

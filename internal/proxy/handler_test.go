@@ -42,6 +42,11 @@ type sinkRecorder struct {
 }
 
 func newTestHandler(t testing.TB) (*http.ServeMux, *sinkRecorder) {
+	return newTestHandlerWith(t, nil)
+}
+
+// newTestHandlerWith is newTestHandler with its deps adjusted by set.
+func newTestHandlerWith(t testing.TB, set func(*Deps)) (*http.ServeMux, *sinkRecorder) {
 	fake := httptest.NewServer(fakeprovider.New(fakeprovider.Options{RecordLimit: -1}))
 	t.Cleanup(fake.Close)
 	base, _ := url.Parse(fake.URL + "/v1")
@@ -49,7 +54,11 @@ func newTestHandler(t testing.TB) (*http.ServeMux, *sinkRecorder) {
 	ep := upstream.NewEndpoint(store.Endpoint{ID: 1, Model: "m", Provider: store.ProviderOpenAICompatible, Priority: 1, Weight: 1, Active: true}, "", base)
 	snap := &upstream.Snapshot{Models: map[string]*upstream.Pool{"m": {Model: model, Endpoints: []*upstream.Endpoint{ep}}}, Names: []string{"m"}}
 	sink := &sinkRecorder{}
-	h := New(Deps{Auth: fakeAuth{}, Pools: fakePools{snap}, Client: fake.Client(), Usage: sink, MaxBodyBytes: 1 << 16})
+	d := Deps{Auth: fakeAuth{}, Pools: fakePools{snap}, Client: fake.Client(), Usage: sink, MaxBodyBytes: 1 << 16}
+	if set != nil {
+		set(&d)
+	}
+	h := New(d)
 	mux := http.NewServeMux()
 	h.Register(mux)
 	return mux, sink
