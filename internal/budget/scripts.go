@@ -30,9 +30,13 @@ const (
 )
 
 // reclaimLua is shared by the scripts: it drops the expired holds of K
-// (counting them) and forgets old tombstones.
+// (counting them) and forgets old tombstones. In a batch it runs once per
+// counter: the ops after the first see its result in their own reads.
 const reclaimLua = `
+local reclaimed = {}
 local function reclaim(k, z, now, tomb)
+  if reclaimed[k] then return 0, 0 end
+  reclaimed[k] = true
   local n, amt = 0, 0
   local ids = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 200)
   for _, id in ipairs(ids) do
