@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/antigravity/gateway/internal/store"
@@ -13,9 +14,44 @@ const usageCols = `request_id, created_at, user_oid, key_id, app_id, model, endp
 	prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_nanos, latency_ms,
 	ttft_ms, stream, error_code, delegation_method, attempts`
 
+// usageChunk is how many rows one INSERT statement writes: a statement costs
+// far more than a row (watcher goroutines per call when ctx can end, the
+// driver's bookkeeping), and 32 rows bind 608 parameters, well below SQLite's
+// limit of 32766 (SQLITE_MAX_VARIABLE_NUMBER of modernc.org/sqlite). A chunk
+// runs without a pause (about 0.5 ms), and a statement of several rows keeps
+// a statement journal of the pages it changes, which a one-row insert does
+// not need (it spills to a temporary file past 64 KiB unless temp_store is
+// memory).
+const usageChunk = 32
+
+// usageParams is the number of columns of usageCols, bound once per row.
+const usageParams = 19
+
+// insertUsageSQL is the INSERT of n rows that skips the request ids already
+// stored and returns the ids it inserted.
+func insertUsageSQL(n int) string {
+	const head = "INSERT INTO UsageLogs (" + usageCols + ") VALUES "
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	// ON CONFLICT rather than INSERT OR IGNORE: OR IGNORE would also skip
+	// rows failing CHECK/NOT NULL constraints and break all-or-nothing.
+	const tail = " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+	var b strings.Builder
+	b.Grow(len(head) + n*(len(row)+1) + len(tail))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
 // InsertUsage writes the batch in one transaction: all rows or none. Rows whose
-// request_id is already stored are skipped, so a retried batch counts once. A
-// zero CreatedAt becomes now.
+// request_id is already stored are skipped, so a retried batch counts once; of
+// rows sharing a request_id within the batch, the first is kept. A zero
+// CreatedAt becomes now. Rows go usageChunk to a statement.
 func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error {
 	if len(rows) == 0 {
 		return nil
@@ -26,42 +62,83 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 		}
 	}
 	t := now()
-	return mapErr(s.inTx(ctx, func(tx *sql.Tx) error {
-		// ON CONFLICT rather than INSERT OR IGNORE: OR IGNORE would also skip
-		// rows failing CHECK/NOT NULL constraints and break all-or-nothing.
-		stmt, err := tx.PrepareContext(ctx, `
-			INSERT INTO UsageLogs (`+usageCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (request_id) DO NOTHING`)
-		if err != nil {
-			return err
+	created := func(r *store.UsageRecord) time.Time {
+		if r.CreatedAt.IsZero() {
+			return t
 		}
-		defer stmt.Close()
+		return r.CreatedAt
+	}
+	return mapErr(s.inTx(ctx, func(tx *sql.Tx) error {
+		var full *sql.Stmt // the statement of a whole chunk, prepared once
+		if len(rows) >= usageChunk {
+			var err error
+			if full, err = tx.PrepareContext(ctx, insertUsageSQL(usageChunk)); err != nil {
+				return err
+			}
+			defer full.Close()
+		}
 		// Only the rows actually inserted count towards the rollups.
 		delta := rollupDelta{}
+		args := make([]any, 0, min(len(rows), usageChunk)*usageParams)
+		var id sql.RawBytes
 		var y yielder
-		for i := range rows {
-			y.maybe()
-			r := &rows[i]
-			created := r.CreatedAt
-			if created.IsZero() {
-				created = t
+		for lo := 0; lo < len(rows); lo += usageChunk {
+			y.maybe() // between statements: a chunk is not interrupted
+			chunk := rows[lo:min(lo+usageChunk, len(rows))]
+			args = args[:0]
+			for i := range chunk {
+				r := &chunk[i]
+				args = append(args, r.RequestID, fmtTime(created(r)), r.UserOID, r.KeyID,
+					r.AppID, r.Model, r.EndpointID, r.Status, r.PromptTokens, r.CompletionTokens,
+					r.CachedTokens, r.ReasoningTokens, int64(r.Cost), r.LatencyMs, r.TTFTMs, r.Stream,
+					r.ErrorCode, r.DelegationMethod, r.Attempts)
 			}
-			res, err := stmt.ExecContext(ctx, r.RequestID, fmtTime(created), r.UserOID, r.KeyID,
-				r.AppID, r.Model, r.EndpointID, r.Status, r.PromptTokens, r.CompletionTokens,
-				r.CachedTokens, r.ReasoningTokens, int64(r.Cost), r.LatencyMs, r.TTFTMs, r.Stream,
-				r.ErrorCode, r.DelegationMethod, r.Attempts)
+			var res *sql.Rows
+			var err error
+			if len(chunk) == usageChunk {
+				res, err = full.QueryContext(ctx, args...)
+			} else {
+				res, err = tx.QueryContext(ctx, insertUsageSQL(len(chunk)), args...)
+			}
+			if err == nil {
+				err = addInserted(res, &id, chunk, func(r *store.UsageRecord) {
+					delta.add(s.loc, r, norm(created(r)))
+				})
+			}
 			if err != nil {
-				return fmt.Errorf("row %d (%s): %w", i, r.RequestID, err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 1 {
-				delta.add(s.loc, r, norm(created))
+				last := lo + len(chunk) - 1
+				return fmt.Errorf("rows %d-%d (%s to %s): %w", lo, last,
+					rows[lo].RequestID, rows[last].RequestID, err)
 			}
 		}
 		return addRollups(ctx, tx, delta)
 	}), "sqlite: insert usage")
+}
+
+// addInserted reads the request ids that the INSERT of chunk returned (those
+// it stored) and calls add with the row of each: the first of the chunk with
+// that id, the one SQLite inserted (later ones conflicted with it). It closes
+// res.
+func addInserted(res *sql.Rows, id *sql.RawBytes, chunk []store.UsageRecord,
+	add func(r *store.UsageRecord)) error {
+	defer res.Close()
+	for res.Next() {
+		if err := res.Scan(id); err != nil {
+			return err
+		}
+		i := 0
+		for i < len(chunk) && chunk[i].RequestID != string(*id) {
+			i++
+		}
+		if i == len(chunk) {
+			return fmt.Errorf("returned request_id %q is not in the batch", *id)
+		}
+		add(&chunk[i])
+	}
+	if err := res.Err(); err != nil {
+		return err
+	}
+	return res.Close()
 }
 
 // yieldEvery is how long a usage write runs before pausing for yieldPause.
