@@ -4,32 +4,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // batcher sends the hot scripts (reserve, settle, release) of concurrent
-// requests to Redis together: each worker takes every op queued while its
-// previous batch was in flight and runs them as one batchScript (one command,
-// one write and one read). Every op is still its own script body, atomic and
-// with the same replies, and each request still waits for exactly one round
-// trip; what the requests share is the Lua call, the command parsing and the
-// syscalls on both sides, which cost far more than the ops themselves (on the
-// 2-core test machine a lone EVALSHA round trip costs the client ~20 µs of CPU
-// and Redis ~25 µs, a reserve body ~6 µs). Under light load a batch holds one
-// op and adds only a channel hop.
+// requests to Redis together, as one batchScript (one command, one write and
+// one read). Every op is still its own script body, atomic and with the same
+// replies, and each request still waits for exactly one round trip; what the
+// requests share is the Lua call, the command parsing and the syscalls on both
+// sides, which cost far more than the ops themselves (on the 2-core test
+// machine a lone EVALSHA round trip costs the client ~20 µs of CPU and Redis
+// ~25 µs, a reserve body ~6 µs).
 //
-// A batcher with a linger waits that long after the first op of a batch for
-// more: for settles, which no client waits for (the proxy settles after the
-// response), so that even at moderate rates they share round trips.
+// There is no worker goroutine (handing each op to one and back costs two
+// wake-ups): the caller that finds no batch in flight leads, running the
+// batch of every op queued so far, its own included; ops arriving meanwhile
+// queue, and the leader, once done, hands them to a new leader goroutine.
+// Idle, a call is its own round trip and nothing more; under load the queue
+// grows while a batch is in flight and the round trips are shared.
+//
+// A batcher with a linger makes its leader wait that long before taking the
+// queue, as long as the previous batch held more than one op (a lone caller is
+// not slowed down): for deferred settles, which no client waits for, so that
+// even at moderate rates they share round trips.
 type batcher struct {
 	c      redis.UniversalClient
-	q      chan *batchOp
-	stop   chan struct{}
-	done   chan struct{}
-	m      *Metrics
 	linger time.Duration
+
+	mu      sync.Mutex
+	queue   []*batchOp
+	leading bool // a leader is running (or about to run) the queue
+	busy    bool // the previous batch held more than one op
+	closed  bool
+	leaders sync.WaitGroup
 }
 
 // batchOp is one script run waiting in the queue.
@@ -38,7 +48,6 @@ type batchOp struct {
 	name  string // reserve | settle | release
 	keys  []string
 	args  []any
-	start time.Time
 	reply []any
 	err   error
 	done  chan struct{}
@@ -50,40 +59,37 @@ const maxBatch = 128
 
 var errBatcherClosed = errors.New("budget: reserver closed")
 
-// newBatcher starts workers workers: how many batches may be in flight at
-// once.
-func newBatcher(c redis.UniversalClient, m *Metrics, workers int, linger time.Duration) *batcher {
-	b := &batcher{c: c, q: make(chan *batchOp, 4*maxBatch), stop: make(chan struct{}), done: make(chan struct{}), m: m, linger: linger}
-	go func() {
-		defer close(b.done)
-		finished := make(chan struct{})
-		for range workers {
-			go func() { b.work(); finished <- struct{}{} }()
-		}
-		for range workers {
-			<-finished
-		}
-	}()
-	return b
+func newBatcher(c redis.UniversalClient, linger time.Duration) *batcher {
+	return &batcher{c: c, linger: linger}
 }
 
-// close stops the workers after the ops already queued have run.
+// close refuses new ops and waits until the queued ones have run.
 func (b *batcher) close() {
-	close(b.stop)
-	<-b.done
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.leaders.Wait()
 }
 
 // run queues one op and waits for its reply. If ctx ends first, run returns
 // ctx.Err() and the op may still run (as a lost reply would): callers treat it
 // like any failed round trip.
 func (b *batcher) run(ctx context.Context, name string, keys []string, args []any) ([]any, error) {
-	op := &batchOp{ctx: ctx, name: name, keys: keys, args: args, start: time.Now(), done: make(chan struct{})}
-	select {
-	case b.q <- op:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-b.stop:
+	op := &batchOp{ctx: ctx, name: name, keys: keys, args: args, done: make(chan struct{})}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
 		return nil, errBatcherClosed
+	}
+	b.queue = append(b.queue, op)
+	lead := !b.leading
+	if lead {
+		b.leading = true
+		b.leaders.Add(1)
+	}
+	b.mu.Unlock()
+	if lead {
+		b.lead()
 	}
 	select {
 	case <-op.done:
@@ -93,52 +99,39 @@ func (b *batcher) run(ctx context.Context, name string, keys []string, args []an
 	}
 }
 
-func (b *batcher) work() {
-	batch := make([]*batchOp, 0, maxBatch)
-	var timer *time.Timer
-	if b.linger > 0 {
-		timer = time.NewTimer(time.Hour)
-		timer.Stop()
+// lead runs one batch of the queue, then passes the lead to a new goroutine if
+// ops were queued meanwhile.
+func (b *batcher) lead() {
+	b.mu.Lock()
+	busy := b.busy
+	b.mu.Unlock()
+	if busy && b.linger > 0 {
+		time.Sleep(b.linger)
 	}
-	for {
-		var first *batchOp
-		select {
-		case first = <-b.q:
-		case <-b.stop:
-			// Drain what was queued before the stop, then leave.
-			select {
-			case first = <-b.q:
-			default:
-				return
-			}
-		}
-		batch = append(batch[:0], first)
-		if timer != nil {
-			timer.Reset(b.linger)
-		linger:
-			for len(batch) < maxBatch {
-				select {
-				case op := <-b.q:
-					batch = append(batch, op)
-				case <-timer.C:
-					break linger
-				case <-b.stop:
-					break linger
-				}
-			}
-			timer.Stop()
-		}
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case op := <-b.q:
-				batch = append(batch, op)
-			default:
-				break gather
-			}
-		}
-		b.exec(batch)
+	b.mu.Lock()
+	batch := b.queue
+	if len(batch) > maxBatch {
+		batch = batch[:maxBatch:maxBatch]
+		b.queue = append([]*batchOp(nil), b.queue[maxBatch:]...)
+	} else {
+		b.queue = nil
 	}
+	b.busy = len(batch) > 1
+	b.mu.Unlock()
+
+	b.exec(batch)
+
+	b.mu.Lock()
+	more := len(b.queue) > 0
+	if !more {
+		b.leading = false
+	}
+	b.mu.Unlock()
+	if more {
+		go b.lead()
+		return
+	}
+	b.leaders.Done()
 }
 
 // exec runs one batch and hands every op its reply.
@@ -180,7 +173,6 @@ func (b *batcher) exec(batch []*batchOp) {
 		} else {
 			op.reply, op.err = opReply(v[i])
 		}
-		b.m.script(op.name, op.start)
 		close(op.done)
 	}
 }

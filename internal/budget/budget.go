@@ -24,7 +24,10 @@
 // counts every row exactly once. Subject.At should be the row's CreatedAt so
 // that the reservation and the row fall in the same billing month. Reserve is
 // one Redis round trip and Settle (or Release) another; a subject without any
-// budget costs none.
+// budget costs none. The round trips of concurrent requests are sent together
+// (batch.go), and a Redis hold is Deferrable: the proxy settles it with
+// SettleDeferred after the response, in a goroutine, so the client never waits
+// for a settle and settles share round trips even at moderate rates.
 //
 // # Semantics
 //
@@ -230,13 +233,14 @@ func errUnavailable(cause error) *apierror.Error {
 	return e
 }
 
-// Remote reports whether res settles over the network (a Redis hold): its
-// Settle waits for a round trip, gathered with other requests' settles for a
-// few milliseconds, so callers should run it off the request path (keeping the
-// order settle, then usage row).
-func Remote(res Reservation) bool {
-	r, ok := res.(interface{ SettlesRemotely() bool })
-	return ok && r.SettlesRemotely()
+// Deferrable is a Reservation whose settle is a network round trip (a Redis
+// hold). SettleDeferred settles exactly as Settle does, but waits up to a few
+// milliseconds to share its round trip with other requests' settles: for
+// callers that settle off the request path (the proxy, after the response),
+// keeping the order settle, then usage row.
+type Deferrable interface {
+	Reservation
+	SettleDeferred(ctx context.Context, actual money.Nanos) error
 }
 
 // nop is the reservation of a request without budgets.

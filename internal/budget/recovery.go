@@ -348,7 +348,7 @@ func (r *Redis) retryLoop() {
 		var keep []pendingSettle
 		for i, p := range todo {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := r.settle(ctx, p.ks, p.id, p.actual)
+			err := r.settle(ctx, p.ks, p.id, p.actual, r.batch)
 			cancel()
 			if err == nil {
 				r.redisUp()

@@ -96,8 +96,11 @@ func NewRedis(c redis.UniversalClient, limits *Limits, st store.Budgets, bus eve
 	}
 	r := &Redis{c: c, limits: limits, st: st, bus: bus, o: o, log: o.Log, led: newLedger(),
 		stop: make(chan struct{}), done: make(chan struct{})}
-	r.batch = newBatcher(c, o.Metrics, 2, 0)
-	r.settles = newBatcher(c, o.Metrics, 1, settleLinger)
+	// One batch in flight per batcher: under load the next one gathers
+	// meanwhile (larger batches, fewer round trips); idle, a call leaves at
+	// once.
+	r.batch = newBatcher(c, 0)
+	r.settles = newBatcher(c, settleLinger)
 	r.fallback = NewLocal(limits, st, o.Options, o.Log)
 	if bus != nil {
 		r.unsub = bus.Subscribe(r.onEvent)
@@ -155,13 +158,13 @@ func (r *Redis) tomb() string {
 // and times it. The hot scripts go through the batcher: still one round trip
 // for the caller, shared with the concurrent requests.
 func (r *Redis) run(ctx context.Context, name string, s *redis.Script, ks []string, args ...any) ([]any, error) {
-	switch s {
-	case reserveScript, releaseScript:
-		return r.batch.run(ctx, name, ks, args)
-	case settleScript:
-		return r.settles.run(ctx, name, ks, args)
-	}
 	start := time.Now()
+	switch s {
+	case reserveScript, releaseScript, settleScript:
+		v, err := r.batch.run(ctx, name, ks, args)
+		r.o.Metrics.script(name, start)
+		return v, err
+	}
 	v, err := s.Run(ctx, r.c, ks, args...).Result()
 	r.o.Metrics.script(name, start)
 	if err != nil {
@@ -357,6 +360,16 @@ type redisRes struct {
 // Settle records actual as spent once and drops the hold. A failure is
 // retried in the background (the script is idempotent), so no cost is lost.
 func (rr *redisRes) Settle(ctx context.Context, actual money.Nanos) error {
+	return rr.settle(ctx, actual, rr.r.batch)
+}
+
+// SettleDeferred is Settle gathered with other requests' settles for up to
+// settleLinger (see Deferrable).
+func (rr *redisRes) SettleDeferred(ctx context.Context, actual money.Nanos) error {
+	return rr.settle(ctx, actual, rr.r.settles)
+}
+
+func (rr *redisRes) settle(ctx context.Context, actual money.Nanos, via *batcher) error {
 	var err error
 	rr.once.Do(func() {
 		actual = max(actual, 0)
@@ -364,16 +377,13 @@ func (rr *redisRes) Settle(ctx context.Context, actual money.Nanos) error {
 			rr.r.led.settled(k.k, rr.id, actual, rr.r.o.Now())
 		}
 		rr.r.o.Metrics.held(-1, -int64(rr.amount))
-		err = rr.r.settle(ctx, rr.ks, rr.id, actual)
+		err = rr.r.settle(ctx, rr.ks, rr.id, actual, via)
 		if err != nil {
 			rr.r.queueSettle(rr.ks, rr.id, actual)
 		}
 	})
 	return err
 }
-
-// SettlesRemotely marks a Redis hold for Remote.
-func (rr *redisRes) SettlesRemotely() bool { return true }
 
 // Release drops the hold; on failure the hold expires by itself.
 func (rr *redisRes) Release(ctx context.Context) error {
@@ -408,7 +418,7 @@ func (r *Redis) holdArgs(ks []keys, id string) ([]string, []any) {
 }
 
 // settle runs the settle script, rebuilding a missing counter first.
-func (r *Redis) settle(ctx context.Context, ks []keys, id string, actual money.Nanos) error {
+func (r *Redis) settle(ctx context.Context, ks []keys, id string, actual money.Nanos, via *batcher) error {
 	names := make([]string, 0, 3*len(ks))
 	for _, k := range ks {
 		names = append(names, k.k)
@@ -421,7 +431,9 @@ func (r *Redis) settle(ctx context.Context, ks []keys, id string, actual money.N
 	}
 	ttl := r.keyTTL(ks[0].month)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		v, err := r.run(ctx, "settle", settleScript, names, ms(r.o.Now()), id, int64(actual), r.tomb(), ttl)
+		start := time.Now()
+		v, err := via.run(ctx, "settle", names, []any{ms(r.o.Now()), id, int64(actual), r.tomb(), ttl})
+		r.o.Metrics.script("settle", start)
 		if err != nil {
 			return err
 		}

@@ -115,16 +115,21 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, op upstream.Oper
 			return err
 		}
 		bctx := context.WithoutCancel(r.Context())
+		settleFn := res.Settle
+		d, deferred := res.(budget.Deferrable)
+		if deferred {
+			settleFn = d.SettleDeferred
+		}
 		settle := func(rec store.UsageRecord) {
 			// The hold is settled before the row is queued: a budget counter
 			// rebuilt from UsageLogs then counts every row exactly once.
-			if err := res.Settle(bctx, rec.Cost); err != nil {
+			if err := settleFn(bctx, rec.Cost); err != nil {
 				h.d.Log.Error("budget: settle failed", "request_id", rec.RequestID, "err", err)
 			}
 			h.d.Usage.Record(rec)
 		}
 		c.commit = settle
-		if budget.Remote(res) {
+		if deferred {
 			// A Redis settle is a round trip (gathered with others'): run it
 			// after the handler, so the client does not wait for it and the
 			// connection is free for its next request. Pending lets shutdown

@@ -10,19 +10,21 @@ import (
 	"github.com/antigravity/gateway/internal/money"
 )
 
-// gatedRes is a remote reservation whose Settle waits for release.
+// gatedRes is a deferrable reservation whose SettleDeferred waits for release.
 type gatedRes struct {
 	release chan struct{}
 	settled chan money.Nanos
 }
 
-func (g *gatedRes) Settle(_ context.Context, actual money.Nanos) error {
+func (g *gatedRes) Settle(context.Context, money.Nanos) error {
+	panic("a deferrable hold must be settled with SettleDeferred")
+}
+func (g *gatedRes) SettleDeferred(_ context.Context, actual money.Nanos) error {
 	<-g.release
 	g.settled <- actual
 	return nil
 }
 func (g *gatedRes) Release(context.Context) error { return nil }
-func (g *gatedRes) SettlesRemotely() bool         { return true }
 
 type gatedBudget struct{ res *gatedRes }
 
