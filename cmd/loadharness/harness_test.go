@@ -144,3 +144,33 @@ func TestBudgetFigures(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestSaturate: closed-loop callers keep the fake busy for the turn, every
+// request counts, and the report compares the sides.
+func TestSaturate(t *testing.T) {
+	fake := httptest.NewServer(fakeHandler(fakeOptions{latency: 2 * time.Millisecond, tokens: 4}))
+	defer fake.Close()
+	d := newDriver(5*time.Second, 1000)
+	s := &subject{name: "direct", kind: kindDirect, base: fake.URL}
+	ok, failed, elapsed := d.Saturate(context.Background(), s.target(false), 8, 300*time.Millisecond)
+	// 8 callers, ≥ 2 ms per request, 300 ms: at most 1,200 requests, and
+	// surely more than a tenth of that.
+	if failed != 0 || ok < 120 || ok > 1200 || elapsed < 300*time.Millisecond {
+		t.Fatalf("ok %d failed %d in %v", ok, failed, elapsed)
+	}
+
+	r := &report{cfg: &config{satWorkers: 8, rounds: 2, roundDur: time.Second}, sat: []*satResult{{
+		off: "gw", on: "gw+budget",
+		rounds: [][2]satTurn{
+			{{ok: 1000, elapsed: time.Second, cpu: 100 * time.Millisecond}, {ok: 950, elapsed: time.Second, cpu: 105 * time.Millisecond}},
+			{{ok: 1000, elapsed: time.Second, cpu: 100 * time.Millisecond}, {ok: 850, elapsed: time.Second, cpu: 100 * time.Millisecond}},
+		},
+	}}}
+	var b strings.Builder
+	r.satSection(&b)
+	for _, want := range []string{"| gw | 1000 | 900 | 0.900 ✅ | 0.950, 0.850 | 0 / 0 | 100 → 114 | 0.878 |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}

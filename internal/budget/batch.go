@@ -33,12 +33,18 @@ import (
 type batcher struct {
 	c      redis.UniversalClient
 	linger time.Duration
+	// gather, when set, is the most a leader waits for more ops while they
+	// arrive densely: it waits three mean gaps between arrivals, if that fits
+	// in gather (an idle or moderately loaded gateway never waits).
+	gather time.Duration
 
 	mu      sync.Mutex
 	queue   []*batchOp
 	leading bool // a leader is running (or about to run) the queue
 	busy    bool // the previous batch held more than one op
 	closed  bool
+	last    time.Time     // the latest arrival
+	gap     time.Duration // moving mean of the gaps between arrivals
 	leaders sync.WaitGroup
 }
 
@@ -59,8 +65,8 @@ const maxBatch = 128
 
 var errBatcherClosed = errors.New("budget: reserver closed")
 
-func newBatcher(c redis.UniversalClient, linger time.Duration) *batcher {
-	return &batcher{c: c, linger: linger}
+func newBatcher(c redis.UniversalClient, linger, gather time.Duration) *batcher {
+	return &batcher{c: c, linger: linger, gather: gather, gap: time.Second}
 }
 
 // close refuses new ops and waits until the queued ones have run.
@@ -82,6 +88,11 @@ func (b *batcher) run(ctx context.Context, name string, keys []string, args []an
 		return nil, errBatcherClosed
 	}
 	b.queue = append(b.queue, op)
+	if b.gather > 0 {
+		now := time.Now()
+		b.gap += (min(now.Sub(b.last), time.Second) - b.gap) / 8
+		b.last = now
+	}
 	lead := !b.leading
 	if lead {
 		b.leading = true
@@ -103,10 +114,16 @@ func (b *batcher) run(ctx context.Context, name string, keys []string, args []an
 // ops were queued meanwhile.
 func (b *batcher) lead() {
 	b.mu.Lock()
-	busy := b.busy
+	wait := time.Duration(0)
+	if b.busy {
+		wait = b.linger
+	}
+	if g := 3 * b.gap; b.gather > 0 && g <= b.gather {
+		wait = max(wait, g)
+	}
 	b.mu.Unlock()
-	if busy && b.linger > 0 {
-		time.Sleep(b.linger)
+	if wait > 0 {
+		time.Sleep(wait)
 	}
 	b.mu.Lock()
 	batch := b.queue
