@@ -92,8 +92,9 @@ type config struct {
 	quick      bool
 	logLevel   string
 	skipEmbed  bool
-	budgets    bool // a +budget target per gateway (issue 4)
-	satWorkers int  // closed-loop callers of the budget throughput comparison (0 skips it)
+	budgets    bool     // a +budget target per gateway (issue 4)
+	satWorkers int      // closed-loop callers of the budget throughput comparison (0 skips it)
+	gatewayEnv []string // extra KEY=VALUE entries of the gateways' environment (-gateway-env)
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -139,6 +140,14 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.budgets, "budgets", true, "also measure each gateway with budgets on: a second key on the same process, "+
 		"of a user with a monthly budget, as the target <gateway>+budget (-budgets=false leaves it out)")
 	fs.IntVar(&c.satWorkers, "sat-workers", 256, "budget throughput: closed-loop callers per turn, -rounds turns of -round per side (0 skips it)")
+	fs.Func("gateway-env", "extra `KEY=VALUE` in the gateways' environment (repeatable; e.g. GOGC=200). "+
+		"Without it nothing of the harness's own environment that tunes a gateway reaches them", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		c.gatewayEnv = append(c.gatewayEnv, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -53,8 +53,12 @@ func (r *report) markdown() string {
 	p("- Load average before / after: %s / %s; the run took %s.\n", r.load0, r.load1, r.took.Round(time.Second))
 	p("- Fake provider: non-streamed replies after %s; streams of %d words, the first after %s, then one every %s. ",
 		c.latency, c.tokens, c.streamFirst, c.streamToken)
-	p("Gateways (built from %s): keys, usage rows, metrics and the access log (level %s) on; %s.\n",
-		r.version, c.logLevel, runtime.Version())
+	extra := ""
+	if len(c.gatewayEnv) > 0 {
+		extra = "; extra environment " + strings.Join(c.gatewayEnv, " ")
+	}
+	p("Gateways (built from %s): keys, usage rows, metrics and the access log (level %s) on; %s%s.\n",
+		r.version, c.logLevel, runtime.Version(), extra)
 	p("- Method: %d rounds per scenario, each giving every target %s in turn (%s), after a %s warm-up per target; "+
 		"open-loop constant-rate driver; latency from sending to the last byte (full stream for streams); "+
 		"added = target − direct on the merged samples; CPU from /proc/<pid>/stat over the target's turns "+

@@ -89,7 +89,7 @@ func gatewayEnv(c *config, addr, dataDir, dbURL string) []string {
 	if dbURL != "" {
 		env = append(env, "DATABASE_URL="+dbURL, "REDIS_URL="+c.redisURL, "GATEWAY_ENCRYPTION_KEY="+encryptionKey)
 	}
-	return childEnv(env...)
+	return childEnv(append(env, c.gatewayEnv...)...) // later entries win
 }
 
 // recreateDatabase drops and creates the bench database and returns its URL.
