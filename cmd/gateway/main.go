@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/antigravity/gateway/internal/config"
 	"github.com/antigravity/gateway/internal/gateway"
+	"github.com/antigravity/gateway/internal/logwriter"
 	"github.com/antigravity/gateway/internal/store/postgres"
 	"github.com/antigravity/gateway/internal/store/sqlite"
 )
@@ -37,7 +39,11 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(cfg.LogLevel)
+	// The log (one access-log line per request) is buffered and written out
+	// every 100ms, at once for warnings and errors, and when run returns.
+	lw := logwriter.New(os.Stdout, 0, 0)
+	defer lw.Close()
+	log := newLogger(cfg.LogLevel, lw)
 	cmd := ""
 	if len(args) > 0 {
 		cmd = args[0]
@@ -55,10 +61,10 @@ func run(args []string) error {
 	}
 }
 
-func newLogger(level string) *slog.Logger {
+func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 func migrate(cfg *config.Config, log *slog.Logger) error {

@@ -38,9 +38,14 @@ type Config struct {
 	UpstreamHeaderTimeout time.Duration `env:"GATEWAY_UPSTREAM_HEADER_TIMEOUT" envDefault:"5m"`
 	KeyCacheTTL           time.Duration `env:"GATEWAY_KEY_CACHE_TTL" envDefault:"30s"`
 	ConfigRefresh         time.Duration `env:"GATEWAY_CONFIG_REFRESH" envDefault:"30s"`
-	UsageBatchSize        int           `env:"GATEWAY_USAGE_BATCH_SIZE" envDefault:"500"`
-	UsageFlushInterval    time.Duration `env:"GATEWAY_USAGE_FLUSH_INTERVAL" envDefault:"200ms"`
-	LogLevel              string        `env:"GATEWAY_LOG_LEVEL" envDefault:"info"`
+	// UsageBatchSize is the most rows of one usage write; 0 (the default)
+	// picks 500 in production mode (one COPY per batch) and 64 in embedded
+	// mode, where a batch is written by in-process SQLite: a 500-row commit
+	// is milliseconds of CPU in one piece, which on a one-core gateway shows
+	// in the latency tail (p99 +0.6 ms, max +6 ms at 1,000 req/s).
+	UsageBatchSize     int           `env:"GATEWAY_USAGE_BATCH_SIZE" envDefault:"0"`
+	UsageFlushInterval time.Duration `env:"GATEWAY_USAGE_FLUSH_INTERVAL" envDefault:"200ms"`
+	LogLevel           string        `env:"GATEWAY_LOG_LEVEL" envDefault:"info"`
 
 	// Budgets: the billing month's zone (IANA), the fallback when Redis is
 	// unreachable (see package budget), the monthly budget of users without
@@ -83,6 +88,12 @@ func FromEnv(environ map[string]string) (*Config, error) {
 	}
 	if err := env.ParseWithOptions(&c, opts); err != nil {
 		return nil, err
+	}
+	if c.UsageBatchSize == 0 {
+		c.UsageBatchSize = 64
+		if c.Mode() == Production {
+			c.UsageBatchSize = 500
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

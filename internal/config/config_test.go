@@ -49,3 +49,33 @@ func TestProductionMode(t *testing.T) {
 		t.Fatalf("redis without database: %v", err)
 	}
 }
+
+// TestUsageBatchSizePerMode: unset, the usage batch is small in embedded mode
+// (in-process SQLite commits) and large in production (COPY); an explicit
+// value wins in both.
+func TestUsageBatchSizePerMode(t *testing.T) {
+	prod := map[string]string{"DATABASE_URL": "postgres://u@h/db", "REDIS_URL": "redis://127.0.0.1:6379/0", "GATEWAY_ENCRYPTION_KEY": "k"}
+	cases := []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"embedded default", map[string]string{}, 64},
+		{"production default", prod, 500},
+		{"embedded explicit", map[string]string{"GATEWAY_USAGE_BATCH_SIZE": "1000"}, 1000},
+		{"production explicit", map[string]string{"DATABASE_URL": prod["DATABASE_URL"], "REDIS_URL": prod["REDIS_URL"],
+			"GATEWAY_ENCRYPTION_KEY": "k", "GATEWAY_USAGE_BATCH_SIZE": "7"}, 7},
+	}
+	for _, tc := range cases {
+		c, err := FromEnv(tc.env)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if c.UsageBatchSize != tc.want {
+			t.Errorf("%s: batch size %d, want %d", tc.name, c.UsageBatchSize, tc.want)
+		}
+	}
+	if _, err := FromEnv(map[string]string{"GATEWAY_USAGE_BATCH_SIZE": "-1"}); err == nil {
+		t.Error("a negative batch size is accepted")
+	}
+}
