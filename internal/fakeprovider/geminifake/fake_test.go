@@ -1,14 +1,12 @@
 package geminifake
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
+	"github.com/antigravity/gateway/internal/upstream/openaiwire/wiretest"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,20 +16,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	wiretest.Golden(t, name, got, *update)
 }
 
 type reply struct {

@@ -1,5 +1,6 @@
 // Package wiretest holds the golden-file helpers the provider translators'
-// tests share (internal/upstream/anthropic, internal/upstream/gemini).
+// tests share (internal/upstream/anthropic, internal/upstream/gemini, and the
+// wire-format fakes in internal/fakeprovider).
 package wiretest
 
 import (
