@@ -165,6 +165,26 @@ func (b *batcher) exec(batch []*batchOp) {
 	if len(live) == 0 {
 		return
 	}
+	v, err := b.send(live)
+	for i, op := range live {
+		if err != nil {
+			op.err = err
+		} else {
+			op.reply, op.err = opReply(v[i])
+		}
+		close(op.done)
+	}
+}
+
+// send runs the batch script over live. A panic on the way (in the client or
+// its hooks) becomes the batch's error: every op must get an answer and the
+// lead must pass on, or every later reservation would wait forever.
+func (b *batcher) send(live []*batchOp) (v []any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("budget: batch failed: %v", p)
+		}
+	}()
 	nk, na := 0, 1
 	for _, op := range live {
 		nk += len(op.keys)
@@ -180,18 +200,11 @@ func (b *batcher) exec(batch []*batchOp) {
 	}
 	// The ops' own contexts only decide whether they run; the batch is bounded
 	// by the client's read and write timeouts.
-	v, err := batchScript.Run(context.Background(), b.c, keys, args...).Slice()
+	v, err = batchScript.Run(context.Background(), b.c, keys, args...).Slice()
 	if err == nil && len(v) != len(live) {
 		err = fmt.Errorf("budget: batch of %d ops got %d replies", len(live), len(v))
 	}
-	for i, op := range live {
-		if err != nil {
-			op.err = err
-		} else {
-			op.reply, op.err = opReply(v[i])
-		}
-		close(op.done)
-	}
+	return v, err
 }
 
 // opReply unpacks one op's reply; {-1, message} is an error raised by its body.

@@ -6,7 +6,10 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -150,5 +153,56 @@ func TestBatchOpErrorIsolated(t *testing.T) {
 	}
 	if held, _ := c.HGet(ctx, k, "held").Result(); held != "10" {
 		t.Fatalf("held %q, want 10", held)
+	}
+}
+
+// panicHook makes the client panic while armed.
+type panicHook struct{ armed atomic.Bool }
+
+func (h *panicHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *panicHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.armed.Load() {
+			panic("client exploded")
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *panicHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestBatcherSurvivesPanic: a panic while a batch is sent answers its ops
+// with an error and the batcher keeps serving (no op waits forever).
+func TestBatcherSurvivesPanic(t *testing.T) {
+	c := redisClient(t)
+	ctx := context.Background()
+	p := testPrefix(t, c)
+	k := p + "k"
+	c.HSet(ctx, k, "st", "ok", "gen", "1", "base", "0", "spent", "0", "held", "0")
+	c.ZAdd(ctx, k+":z", redis.Z{Score: 1e300, Member: "~"})
+	h := &panicHook{}
+	c.AddHook(h)
+	b := newBatcher(c, 0, 0)
+	defer b.close()
+	reserve := func(id string) ([]any, error) {
+		return b.run(ctx, "reserve", []string{k, k + ":z"}, []any{1000, id, 10, 9000, 0, 100, 1000})
+	}
+	h.armed.Store(true)
+	if _, err := reserve("a"); err == nil || !strings.Contains(err.Error(), "client exploded") {
+		t.Fatalf("reserve during the panic: %v", err)
+	}
+	h.armed.Store(false)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if v, err := reserve("b"); err != nil || num(v, 0) != codeOK {
+			t.Errorf("reserve after the panic: %v %v", v, err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the batcher hangs after a panic")
 	}
 }

@@ -155,7 +155,7 @@ func (c *Config) Validate() error {
 		bad("GATEWAY_REDIS_PREFIX must be non-empty, without spaces or braces")
 	}
 	if c.UsageBatchSize < 1 {
-		bad("GATEWAY_USAGE_BATCH_SIZE must be at least 1")
+		bad("GATEWAY_USAGE_BATCH_SIZE must be a number of rows, or 0 for the mode's default (64 embedded, 500 production)")
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -16,10 +16,14 @@ import (
 )
 
 // TestCloseWaitsForDeferredSettles: in production mode the proxy settles a
-// Redis hold after the response, off the handler (gathered with other settles
-// for a few ms), and only then queues the usage row. Close, called right
-// after the last response, must wait for both: every row written, and the
-// Redis counter equal to their sum with nothing held.
+// Redis hold after the response, off the handler, and only then queues the
+// usage row. After Close, called right after the last response, every row is
+// written and the Redis counter equals their sum with nothing held. This is
+// the end-to-end check of the whole path; it does not by itself catch a
+// missing wait (the settles' 2 ms gathering is shorter than Close's own
+// work): proxy.TestRemoteSettleAfterResponse holds a settle open and checks
+// that Deps.Pending (the gateway's handler group, which Close waits for)
+// counts it.
 func TestCloseWaitsForDeferredSettles(t *testing.T) {
 	env := productionEnv(t)
 	in := newInstance(t, env)
