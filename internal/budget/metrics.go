@@ -16,6 +16,8 @@ type Metrics struct {
 	Rebuilds    prometheus.Counter       // counters rebuilt from the database
 	Fallbacks   prometheus.Counter       // reservations taken by the fail-open fallback
 	Reconciled  prometheus.Counter       // nano-USD added to counters found below the database total
+	Leased      prometheus.Counter       // reservations taken against a lease, without a round trip
+	Revokes     prometheus.Counter       // leases revoked on this replica
 	Script      *prometheus.HistogramVec // script: reserve, settle, release, ...
 }
 
@@ -47,6 +49,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gateway_budget_reconciled_nanodollars_total",
 			Help: "Nano-USD added to budget counters found below the database total (spend they never saw).",
 		}),
+		Leased: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_budget_leased_reservations_total",
+			Help: "Reservations taken against this replica's budget leases (no Redis round trip).",
+		}),
+		Revokes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_budget_lease_revokes_total", Help: "Budget leases of this replica revoked (budget near its limit or changed).",
+		}),
 		Script: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "gateway_budget_redis_script_seconds", Help: "Latency of the budget Redis scripts, by script.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
@@ -54,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Outstanding, m.Reserved, m.Rejections, m.Reclaimed,
-			m.ReclaimedN, m.Rebuilds, m.Fallbacks, m.Reconciled, m.Script} {
+			m.ReclaimedN, m.Rebuilds, m.Fallbacks, m.Reconciled, m.Leased, m.Revokes, m.Script} {
 			reg.MustRegister(c)
 		}
 	}
@@ -104,5 +113,17 @@ func (m *Metrics) reconciled(amount int64) {
 func (m *Metrics) script(name string, start time.Time) {
 	if m != nil {
 		m.Script.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	}
+}
+
+func (m *Metrics) leased() {
+	if m != nil {
+		m.Leased.Inc()
+	}
+}
+
+func (m *Metrics) revoked() {
+	if m != nil {
+		m.Revokes.Inc()
 	}
 }

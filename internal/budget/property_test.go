@@ -85,13 +85,16 @@ func TestPropertyNoOverspend(t *testing.T) {
 		{"redis/postgres/steady", openPostgres, "redis"},
 		{"redis/postgres/flushed mid-run", openPostgres, "flush"},
 		{"embedded/sqlite", sqliteStore, "local"},
+		{"redis+leases/sqlite/steady", sqliteStore, "leases"},
+		{"redis+leases/postgres/flushed mid-run", openPostgres, "leases+flush"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runProperty(t, tc.open(t), tc.mode) })
 	}
 }
 
 func runProperty(t *testing.T, st budgetStore, mode string) {
-	flush := mode == "flush"
+	flush := mode == "flush" || mode == "leases+flush"
+	leases := mode == "leases" || mode == "leases+flush"
 	const (
 		requests = 500
 		unit     = money.Nanos(1_000_000) // a typical request's worst case
@@ -111,6 +114,11 @@ func runProperty(t *testing.T, st budgetStore, mode string) {
 		admin = redisClient(t)
 		prefix = testPrefix(t, admin)
 		o := RedisOptions{RecoveryWindow: 200 * time.Millisecond}
+		if leases {
+			// Slack of a few requests, so that the leases are used, then
+			// revoked and given up as the budget runs out.
+			o.Leases = LeaseOptions{Enabled: true, Requests: 4}
+		}
 		reps = []*replica{newReplica(t, st, prefix, o), newReplica(t, st, prefix, o), newReplica(t, st, prefix, o)}
 	}
 	subj := Subject{UserOID: "alice", KeyID: 7}
@@ -185,6 +193,17 @@ func runProperty(t *testing.T, st budgetStore, mode string) {
 		if n := <-flushed; n == 0 {
 			t.Fatal("the flush deleted nothing")
 		}
+	}
+	if leases {
+		var leased float64
+		for _, rep := range reps {
+			leased += counterValue(rep.m.Leased)
+			rep.r.leases.close(5 * time.Second) // a replica returns its leases when it stops
+		}
+		if leased == 0 {
+			t.Fatal("no request was reserved against a lease")
+		}
+		t.Logf("%v requests reserved against leases", leased)
 	}
 
 	var billed money.Nanos

@@ -119,6 +119,9 @@ func (r *Redis) reconcile(ctx context.Context, all bool) {
 		r.pmu.Lock()
 		pending := len(r.pending) > 0
 		r.pmu.Unlock()
+		if r.leases != nil && r.leases.stuck.Load() > 0 {
+			pending = true
+		}
 		if pending || r.wasDown.Load() {
 			return
 		}

@@ -283,6 +283,9 @@ func (r *Redis) onEvent(e events.Event) {
 	if e.Kind != events.BudgetChanged {
 		return
 	}
+	if r.leases != nil {
+		r.leases.onEvent(e)
+	}
 	if k, ok := strings.CutPrefix(e.ID, "rebuild:"); ok && strings.HasPrefix(k, r.o.Prefix) {
 		go r.reassert(k)
 	}

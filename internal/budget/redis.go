@@ -41,6 +41,9 @@ type RedisOptions struct {
 	// those whose usage rows may not be in the database yet when a counter is
 	// rebuilt (default 2m; must exceed the usage recorder's write delay).
 	RecentSettles time.Duration
+	// Leases lets each replica hold a slice of a budget and reserve against
+	// it without a round trip per request (lease.go).
+	Leases LeaseOptions
 	// Log receives reclaims, rebuilds and failures (default slog.Default()).
 	Log *slog.Logger
 }
@@ -58,6 +61,7 @@ type Redis struct {
 	settles *batcher // settles, gathered for settleLinger
 
 	fallback *Local
+	leases   *leaseBook // nil: leases off
 	// downUntil (unix ns) is the end of the pause after a failed script:
 	// meanwhile Reserve does not wait on Redis again (it fails fast, or falls
 	// back when fail-open).
@@ -102,6 +106,9 @@ func NewRedis(c redis.UniversalClient, limits *Limits, st store.Budgets, bus eve
 	r.batch = newBatcher(c, 0, reserveGather)
 	r.settles = newBatcher(c, settleLinger, 0)
 	r.fallback = NewLocal(limits, st, o.Options, o.Log)
+	if o.Leases.Enabled {
+		r.leases = newLeaseBook(r, o.Leases)
+	}
 	if bus != nil {
 		r.unsub = bus.Subscribe(r.onEvent)
 	}
@@ -114,6 +121,9 @@ func (r *Redis) Close() {
 	r.closed.Do(func() {
 		if r.unsub != nil {
 			r.unsub()
+		}
+		if r.leases != nil {
+			r.leases.close(5 * time.Second)
 		}
 		close(r.stop)
 		<-r.done
@@ -225,6 +235,14 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 	if time.Now().UnixNano() < r.downUntil.Load() {
 		return r.unreachable(ctx, errors.New("budget: Redis failed moments ago"), subj, requestID, amount)
 	}
+	if r.leases != nil {
+		if res := r.leases.take(ks, bs, requestID, amount); res != nil {
+			r.o.Metrics.held(1, int64(amount))
+			r.o.Metrics.leased()
+			return res, nil
+		}
+	}
+	var revokeBy time.Time // set once leases with slack were asked to shrink
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		now := r.o.Now()
 		exp := now.Add(r.o.TTL)
@@ -260,6 +278,19 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 				r.track.touch(ks[i].k, bs[i].ref, m, ks[i])
 			}
 			i := int(num(v, 1)) - 1
+			if num(v, 6) > 0 && (revokeBy.IsZero() || time.Now().Before(revokeBy)) {
+				// Some lease holds unused slack of this budget: have the
+				// leases shrink to their requests in flight, then try again.
+				if revokeBy.IsZero() {
+					revokeBy = time.Now().Add(r.leaseRevokeWait())
+					r.announceRevoke(ctx, ks[i].k)
+				}
+				if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+					return nil, r.failed(err)
+				}
+				attempt--
+				continue
+			}
 			return nil, r.o.refuse(bs[i], m, money.Nanos(num(v, 2)), money.Nanos(num(v, 3)), amount)
 		case codeMissing:
 			i := int(num(v, 1)) - 1
@@ -489,7 +520,7 @@ func (r *Redis) Status(ctx context.Context, scope store.BudgetScope, target stri
 	k := r.keysOf(ref{scope, target}, m)
 	st := Status{Month: m.Label}
 	st.Default, st.HasDefault = r.limits.Default(scope)
-	v, err := r.c.HMGet(ctx, k.k, "st", "base", "spent", "held").Result()
+	v, err := r.c.HMGet(ctx, k.k, "st", "base", "spent", "held", "lslack").Result()
 	if err != nil {
 		return st, err
 	}
@@ -497,6 +528,7 @@ func (r *Redis) Status(ctx context.Context, scope store.BudgetScope, target stri
 		st.Spent, err = r.st.SumBudgetSpend(ctx, scope, target, m.Start, m.End, nil)
 		return st, err
 	}
-	st.Spent, st.Reserved = money.Nanos(num(v, 1)+num(v, 2)), money.Nanos(num(v, 3))
+	// Unused lease slack (lease.go) is not held by any request.
+	st.Spent, st.Reserved = money.Nanos(num(v, 1)+num(v, 2)), money.Nanos(max(num(v, 3)-num(v, 4), 0))
 	return st, nil
 }

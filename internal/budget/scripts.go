@@ -48,9 +48,17 @@ local function reclaim(k, z, now, tomb)
       redis.call('ZADD', z, now + tomb, id)
       n = n + 1
       amt = amt + tonumber(v)
+      if string.sub(id, 1, 2) == 'L:' then
+        local sl = redis.call('HGET', k, 'lk:' .. id)
+        if sl then
+          redis.call('HINCRBY', k, 'lslack', '-' .. sl)
+          redis.call('HDEL', k, 'lk:' .. id)
+        end
+      end
     else
       redis.call('HDEL', k, f)
       redis.call('ZREM', z, id)
+      if string.sub(id, 1, 2) == 'L:' then redis.call('HDEL', k, 'ls:' .. id) end
     end
   end
   return n, amt
@@ -60,7 +68,8 @@ end
 // reserveScript: KEYS = K1..Kn, Z1..Zn; ARGV = now, id, amount, expiry,
 // (unused), tombstone life (ms), limit1..limitn.
 // Replies {1, reclaimed, reclaimed amount, gen1..genn} | {2, i, spent, held,
-// reclaimed, reclaimed amount} | {3, i} | {4, i, until} | {5}.
+// reclaimed, reclaimed amount, lease slack of budget i} | {3, i} | {4, i,
+// until} | {5}.
 // Four commands per budget: HMGET, ZRANGEBYSCORE, HSET, ZADD.
 const reserveBody = `
 local n = #KEYS / 2
@@ -82,7 +91,9 @@ for i = 1, n do
   local v = vals[i]
   local spent = tonumber(v[3] or '0') + tonumber(v[4] or '0')
   held[i] = tonumber(v[5] or '0') - b
-  if spent + held[i] + amount > tonumber(ARGV[6 + i]) then return {2, i, spent, held[i], rn, ra} end
+  if spent + held[i] + amount > tonumber(ARGV[6 + i]) then
+    return {2, i, spent, held[i], rn, ra, tonumber(redis.call('HGET', KEYS[i], 'lslack') or '0')}
+  end
 end
 local out = {1, rn, ra}
 for i = 1, n do
@@ -188,6 +199,51 @@ for j = 1, tonumber(ARGV[1]) do
   else out[j] = {-1, tostring(res)} end
 end
 return out
+`)
+
+// leaseScript: KEYS = K, Z; ARGV = now, lease id, seq, flushed, keep,
+// committed, want, expiry, limit, tombstone life (ms). One replica's lease on
+// one budget (lease.go): adds flushed (the costs settled against the lease
+// since the last run) to spent, then sets the lease's hold to newL = keep plus
+// as much of want - keep as fits in 1/16 of what the budget has left (never
+// less than keep: what the replica still relies on), with expiry. The slack,
+// newL - committed, is kept in lk:<id> and summed in lslack, so Status and a
+// refused reserve can tell holds of requests from unused lease slack. A run
+// whose seq is the lease's last (a retry after a lost reply) changes nothing.
+// newL = 0 ends the lease. Replies {1, newL, gen} | {3} | {4, until} |
+// {5, current amount, gen}.
+var leaseScript = redis.NewScript(reclaimLua + `
+local k, z = KEYS[1], KEYS[2]
+local now, id, seq, tomb = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[10])
+local flushed, keep, committed, want = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local limit = tonumber(ARGV[9])
+local v = redis.call('HMGET', k, 'st', 'until', 'gen')
+if not v[1] then return {3} end
+if v[1] == 'rec' then return {4, tonumber(v[2])} end
+reclaim(k, z, now, tomb)
+local f = 'h:' .. id
+local w = redis.call('HMGET', k, f, 'ls:' .. id, 'lk:' .. id, 'base', 'spent', 'held', 'lslack')
+if w[2] == seq then return {5, tonumber(w[1]) or 0, v[3]} end
+local cur = tonumber(w[1] or '') or 0
+local spent = tonumber(w[5] or '0') + flushed
+local others = tonumber(w[6] or '0') - cur
+local free = limit - tonumber(w[4] or '0') - spent - others - keep
+local newL = keep
+if want > keep and free > 0 then newL = keep + math.min(want - keep, math.floor(free / 16)) end
+local slack = math.max(newL - committed, 0)
+local lslack = tonumber(w[7] or '0') - tonumber(w[3] or '0') + slack
+if newL > 0 then
+  redis.call('HSET', k, f, string.format('%d', newL), 'held', string.format('%d', others + newL),
+    'spent', string.format('%d', spent), 'ls:' .. id, seq, 'lk:' .. id, string.format('%d', slack),
+    'lslack', string.format('%d', lslack))
+  redis.call('ZADD', z, ARGV[8], id)
+else
+  redis.call('HSET', k, f, 'x', 'held', string.format('%d', others), 'spent', string.format('%d', spent),
+    'lslack', string.format('%d', lslack), 'ls:' .. id, seq)
+  redis.call('HDEL', k, 'lk:' .. id)
+  redis.call('ZADD', z, now + tomb, id)
+end
+return {1, newL, v[3]}
 `)
 
 // reassertScript: KEYS = K, Z, RS; ARGV = now, tombstone life (ms), key ttl
