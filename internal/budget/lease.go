@@ -102,7 +102,7 @@ type leaseBook struct {
 	replica string
 
 	mu     sync.Mutex
-	byKey  map[string]*lease  // counter key -> lease
+	byKey  map[string]*lease    // counter key -> lease
 	off    map[string]time.Time // counter key -> no lease before
 	closed bool
 	loops  sync.WaitGroup

@@ -28,6 +28,8 @@ type Config struct {
 	TTL time.Duration
 	// FailOpen is GATEWAY_BUDGET_FAIL_OPEN.
 	FailOpen bool
+	// Leases is GATEWAY_BUDGET_LEASES (production mode only).
+	Leases bool
 	// Prefix starts every Redis key ("" : "gw:budget:").
 	Prefix string
 	// Registerer receives the metrics (nil: not registered).
@@ -76,7 +78,8 @@ func New(ctx context.Context, c Config) (*Instance, error) {
 		in.Service = in.local
 		return in, nil
 	}
-	in.redis = NewRedis(c.Redis, limits, c.Store, c.Bus, RedisOptions{Options: o, Prefix: c.Prefix, FailOpen: c.FailOpen, Log: c.Log})
+	in.redis = NewRedis(c.Redis, limits, c.Store, c.Bus, RedisOptions{Options: o, Prefix: c.Prefix, FailOpen: c.FailOpen, Log: c.Log,
+		Leases: LeaseOptions{Enabled: c.Leases}})
 	in.Service = in.redis
 	return in, nil
 }

@@ -51,8 +51,12 @@ type Config struct {
 	// unreachable (see package budget), the monthly budget of users without
 	// their own (USD; empty: none) and the expiry of a reservation, which
 	// must exceed GATEWAY_UPSTREAM_TIMEOUT.
-	BillingTZ         string        `env:"GATEWAY_BILLING_TZ" envDefault:"UTC"`
-	BudgetFailOpen    bool          `env:"GATEWAY_BUDGET_FAIL_OPEN" envDefault:"false"`
+	BillingTZ      string `env:"GATEWAY_BILLING_TZ" envDefault:"UTC"`
+	BudgetFailOpen bool   `env:"GATEWAY_BUDGET_FAIL_OPEN" envDefault:"false"`
+	// BudgetLeases lets each production replica reserve against its own
+	// slice of a busy budget without a Redis round trip per request (see
+	// internal/budget/lease.go); false: every request holds in Redis.
+	BudgetLeases      bool          `env:"GATEWAY_BUDGET_LEASES" envDefault:"true"`
 	DefaultUserBudget string        `env:"GATEWAY_DEFAULT_USER_BUDGET_USD"`
 	ReservationTTL    time.Duration `env:"GATEWAY_RESERVATION_TTL" envDefault:"15m"`
 	// UsageRetentionMonths drops whole UsageLogs partitions older than this

@@ -13,7 +13,7 @@ import (
 func (g *Gateway) openBudgets(ctx context.Context) error {
 	c := budget.Config{
 		Store: g.Store, Bus: g.Bus, BillingTZ: g.Config.BillingTZ, DefaultUserUSD: g.Config.DefaultUserBudget,
-		TTL: g.Config.ReservationTTL, FailOpen: g.Config.BudgetFailOpen, Registerer: g.Metrics.Registry, Log: g.log, Now: g.now,
+		TTL: g.Config.ReservationTTL, FailOpen: g.Config.BudgetFailOpen, Leases: g.Config.BudgetLeases, Registerer: g.Metrics.Registry, Log: g.log, Now: g.now,
 	}
 	if g.Redis != nil {
 		c.Redis, c.Prefix = g.Redis, g.Config.RedisPrefix+":budget:"
