@@ -132,6 +132,7 @@ type lease struct {
 	items     []leaseItem
 	next      chan struct{} // closed when the flush carrying items is done
 	slack     money.Nanos   // slack to ask for at the next flush
+	unit      money.Nanos   // the worst case of the latest request that missed it
 	urgent    bool          // a request missed it: flush without lingering
 	closing   bool          // revoked, idle or shutting down: no more reserves
 	exp       time.Time     // the hold's expiry in Redis, as last set
@@ -179,7 +180,7 @@ func (lb *leaseBook) take(ks []keys, bs []applied, id string, amount money.Nanos
 		avail := l.amount - l.out - l.unflushed
 		if avail < amount || !now.Before(l.exp.Add(-lb.o.TTL/3)) {
 			ok = false
-			l.slack = max(l.slack, want)
+			l.slack, l.unit = max(l.slack, want), amount
 			l.urgent = true
 			l.wake()
 			continue
@@ -298,11 +299,26 @@ func (l *lease) loop() {
 		if linger {
 			time.Sleep(settleLinger) // let more settles share the flush
 		}
-		if l.flush() {
+		if l.flush() || l.abandoned() {
 			return
 		}
 		t.Reset(lb.o.Refresh)
 	}
+}
+
+// abandoned reports whether the book closed and nothing waits on the lease
+// any more (its return failed: the hold expires by itself).
+func (l *lease) abandoned() bool {
+	lb := l.book
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if !lb.closed || l.open > 0 || len(l.items) > 0 {
+		return false
+	}
+	if lb.byKey[l.k.k] == l {
+		delete(lb.byKey, l.k.k)
+	}
+	return true
 }
 
 // flush sends the settled costs and sets the lease's size; it reports whether
@@ -431,7 +447,7 @@ func (l *lease) finishFlush(now time.Time, newL money.Nanos, exp time.Time) bool
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	l.amount, l.exp = newL, exp
-	if !l.closing && newL-l.out-l.unflushed < l.slack/4 && l.slack > 0 {
+	if !l.closing && l.unit > 0 && newL-l.out-l.unflushed < 2*l.unit {
 		// The budget is too close to its limit for a useful lease: reserve
 		// request by request for a while.
 		l.closing = true
