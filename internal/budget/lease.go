@@ -95,6 +95,11 @@ func (o LeaseOptions) normalized() LeaseOptions {
 	return o
 }
 
+// leaseLinger is how long a flush carrying settles waits for more: nobody but
+// the usage rows waits for it (the proxy settles after the response), and the
+// lease keeps covering the requests until it lands.
+const leaseLinger = 5 * time.Millisecond
+
 // leaseBook is one replica's leases.
 type leaseBook struct {
 	r       *Redis
@@ -135,6 +140,7 @@ type lease struct {
 	unit      money.Nanos   // the worst case of the latest request that missed it
 	urgent    bool          // a request missed it: flush without lingering
 	closing   bool          // revoked, idle or shutting down: no more reserves
+	stuck     bool          // a flush is unconfirmed (Redis unreachable): settles do not wait
 	exp       time.Time     // the hold's expiry in Redis, as last set
 	lastUse   time.Time
 	seq       int64
@@ -297,7 +303,7 @@ func (l *lease) loop() {
 		linger := !l.urgent && len(l.items) > 0
 		lb.mu.Unlock()
 		if linger {
-			time.Sleep(settleLinger) // let more settles share the flush
+			time.Sleep(leaseLinger) // let more settles share the flush
 		}
 		if l.flush() || l.abandoned() {
 			return
@@ -362,9 +368,15 @@ func (l *lease) flush() bool {
 		// Not confirmed: the flush stays pending (same seq) and is sent again
 		// at the next kick; the settles waiting on it go on meanwhile.
 		lb.stuck.Add(1)
+		lb.mu.Lock()
+		l.stuck = true
+		lb.mu.Unlock()
 		r.log.Warn("budget: lease flush failed; retrying", "counter", l.k.k, "err", err)
 		close(done)
 		l.retryUntilDone(seq, flushed, keep, committed, want, exp, limit, items)
+		lb.mu.Lock()
+		l.stuck = false
+		lb.mu.Unlock()
 		lb.stuck.Add(-1)
 		return l.finishFlush(now, keep, exp)
 	}
@@ -506,7 +518,11 @@ func (lr *leaseRes) finish(ctx context.Context, actual money.Nanos, settle bool)
 		if settle {
 			l.items = append(l.items, leaseItem{lr.id, actual, now})
 			l.unflushed += actual
-			dones[i] = l.next
+			if !l.stuck {
+				// While Redis does not answer, the cost waits in the lease
+				// (reconciliation waits too) and the row goes on.
+				dones[i] = l.next
+			}
 			l.wake()
 		} else if l.closing {
 			l.wake()
@@ -518,6 +534,9 @@ func (lr *leaseRes) finish(ctx context.Context, actual money.Nanos, settle bool)
 		return nil
 	}
 	for _, d := range dones[:len(lr.ls)] {
+		if d == nil {
+			continue
+		}
 		select {
 		case <-d:
 		case <-ctx.Done():

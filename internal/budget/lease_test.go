@@ -181,3 +181,54 @@ func TestDeadReplicaLeaseReclaimed(t *testing.T) {
 	}
 	_ = res.Release(ctx)
 }
+
+// TestLeaseFlushDuringOutage: settles against a lease while Redis does not
+// answer neither hang nor get lost: their costs reach the counter, once,
+// when Redis answers again.
+func TestLeaseFlushDuringOutage(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	setBudget(t, st, store.BudgetUser, "alice", 1000*usd)
+	var p partition
+	c := p.client(t)
+	m := NewMetrics(nil)
+	o := leaseOpts(RedisOptions{Options: Options{Metrics: m}, Prefix: testPrefix(t, redisClient(t)), Log: quiet()}, 64)
+	r := NewRedis(c, newLimits(t, st, nil, -1), st, nil, o)
+	defer r.Close()
+	rep := &replica{c: c, r: r, svc: r, m: m}
+	subj := Subject{UserOID: "alice"}
+	awaitLease(t, rep, subj, int64(usd/100))
+	var held []Reservation
+	for i := range 3 {
+		res, err := r.Reserve(ctx, subj, fmt.Sprintf("o%d", i), usd/100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := res.(*leaseRes); !ok {
+			t.Fatalf("reservation %d not taken against the lease", i)
+		}
+		held = append(held, res)
+	}
+	p.down.Store(true)
+	start := time.Now()
+	for i, res := range held {
+		if err := res.Settle(ctx, usd/200); err != nil {
+			t.Fatalf("settle %d: %v", i, err)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("settles during the outage took %v", d)
+	}
+	p.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, err := r.Status(ctx, store.BudgetUser, "alice")
+		if err == nil && s.Spent == 3*usd/200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the outage: %+v %v, want %d spent", s, err, 3*usd/200)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
