@@ -27,7 +27,10 @@
 // budget costs none. The round trips of concurrent requests are sent together
 // (batch.go), and a Redis hold is Deferrable: the proxy settles it with
 // SettleDeferred after the response, in a goroutine, so the client never waits
-// for a settle and settles share round trips even at moderate rates.
+// for a settle and settles share round trips even at moderate rates. With
+// leases (RedisOptions.Leases, lease.go) a replica reserves the requests of a
+// busy budget against its own slice of it, without any round trip, and their
+// settles share one flush.
 //
 // # Semantics
 //

@@ -60,8 +60,9 @@ type LeaseOptions struct {
 	// Requests sizes a lease's slack: that many times the worst case of the
 	// request that asked for it (default 64), within 1/16 of what is left.
 	Requests int
-	// TTL is a lease hold's expiry in Redis (default 30s), renewed every
-	// Refresh (default TTL/6) while the replica holds it.
+	// TTL is a lease hold's expiry in Redis (default 30s, at most the
+	// reservation TTL), renewed every Refresh (default TTL/6) while the
+	// replica holds it.
 	TTL, Refresh time.Duration
 	// Idle: a lease without requests for this long is returned (default 30s).
 	Idle time.Duration
@@ -171,9 +172,12 @@ func (lb *leaseBook) take(ks []keys, bs []applied, id string, amount money.Nanos
 	for i := range ks {
 		l := lb.byKey[ks[i].k]
 		if l == nil {
-			if now.Before(lb.off[ks[i].k]) {
-				ok = false
-				continue
+			if until, off := lb.off[ks[i].k]; off {
+				if now.Before(until) {
+					ok = false
+					continue
+				}
+				delete(lb.off, ks[i].k)
 			}
 			l = lb.startLocked(ks[i], bs[i].ref, now)
 		}

@@ -107,6 +107,10 @@ func NewRedis(c redis.UniversalClient, limits *Limits, st store.Budgets, bus eve
 	r.settles = newBatcher(c, settleLinger, 0)
 	r.fallback = NewLocal(limits, st, o.Options, o.Log)
 	if o.Leases.Enabled {
+		if o.Leases.TTL <= 0 {
+			// A lease outlives no request's own hold would.
+			o.Leases.TTL = min(30*time.Second, o.TTL)
+		}
 		r.leases = newLeaseBook(r, o.Leases)
 	}
 	if bus != nil {
