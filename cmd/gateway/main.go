@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -50,6 +51,7 @@ func run(args []string) error {
 	}
 	switch cmd {
 	case "", "serve":
+		tuneGC(os.Getenv("GOGC"), log)
 		return serve(cfg, log)
 	case "migrate":
 		return migrate(cfg, log)
@@ -59,6 +61,23 @@ func run(args []string) error {
 	default:
 		return fmt.Errorf("unknown command %q (want serve, migrate or version)", cmd)
 	}
+}
+
+// defaultGOGC is the gateway's garbage-collector target when GOGC is not set.
+// A gateway's live heap is small (a few MB) while every request allocates, so
+// with Go's default (100, and a 4 MB minimum heap) the collector runs about
+// ten times a second at 1,000 req/s, each time taking the core for about a
+// millisecond of marking: the requests in flight then wait. 400 makes it run
+// about four times less often for about 12 MB more memory.
+const defaultGOGC = 400
+
+// tuneGC applies defaultGOGC unless the operator set GOGC.
+func tuneGC(env string, log *slog.Logger) {
+	if env != "" {
+		return
+	}
+	debug.SetGCPercent(defaultGOGC)
+	log.Debug("GOGC not set: garbage collector target", "gogc", defaultGOGC)
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {
@@ -116,6 +135,14 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	log.Info("gateway listening", "addr", ln.Addr().String(), "mode", cfg.Mode(),
 		"try", "curl http://localhost"+portOf(ln)+"/v1/chat/completions -H 'Authorization: Bearer $KEY' -d '{\"model\":\"demo\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'")
 
+	if cfg.DebugListen != "" {
+		dbg, err := startDebug(cfg.DebugListen, log)
+		if err != nil {
+			_ = g.Close(context.Background())
+			return err
+		}
+		defer dbg.Close()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -18,6 +18,10 @@ import (
 // variable; the README's configuration table lists them.
 type Config struct {
 	Listen      string `env:"GATEWAY_LISTEN" envDefault:":8080"`
+	// DebugListen, when set (e.g. 127.0.0.1:6060), serves Go's profiler
+	// (net/http/pprof: CPU, heap, goroutines, execution trace) on that
+	// address only, never on the API listener. Off by default.
+	DebugListen string `env:"GATEWAY_DEBUG_LISTEN"`
 	DataDir     string `env:"GATEWAY_DATA_DIR" envDefault:"./data"`
 	DatabaseURL string `env:"DATABASE_URL"`
 	RedisURL    string `env:"REDIS_URL"`

@@ -212,6 +212,7 @@ func (c *call) try(clientCtx context.Context, w http.ResponseWriter, e *upstream
 	}
 	sent := c.h.d.Now()
 	resp, err := c.h.d.Client.Do(upReq)
+	c.sc.Upstream += c.h.d.Now().Sub(sent)
 	if err != nil {
 		ae, kind := c.transportError(clientCtx, ctx, err)
 		return attempt{err: ae, outcome: upstream.Outcome{Err: kind}, retry: kind != upstream.ErrCanceled}

@@ -25,6 +25,9 @@ type Scope struct {
 	Stream    bool
 	Tokens    int64
 	Attempts  int
+	// Upstream is the time spent waiting for upstream response headers,
+	// over every attempt: duration minus it is the gateway's own share.
+	Upstream time.Duration
 }
 
 type ctxKey struct{}
@@ -69,7 +72,8 @@ func (s *Scope) LogAttrs(now time.Time) []slog.Attr {
 		attrs = append(attrs, slog.String("model", s.Model), slog.Bool("stream", s.Stream), slog.Int64("tokens", s.Tokens))
 	}
 	if s.Endpoint != "" {
-		attrs = append(attrs, slog.String("endpoint", s.Endpoint), slog.Int("attempts", s.Attempts))
+		attrs = append(attrs, slog.String("endpoint", s.Endpoint), slog.Int("attempts", s.Attempts),
+			slog.Float64("upstream_ms", float64(s.Upstream.Microseconds())/1000))
 	}
 	if s.ErrorCode != "" {
 		attrs = append(attrs, slog.String("error_code", s.ErrorCode))
