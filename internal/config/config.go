@@ -17,7 +17,7 @@ import (
 // Config is the whole configuration. Every field comes from one environment
 // variable; the README's configuration table lists them.
 type Config struct {
-	Listen      string `env:"GATEWAY_LISTEN" envDefault:":8080"`
+	Listen string `env:"GATEWAY_LISTEN" envDefault:":8080"`
 	// DebugListen, when set (e.g. 127.0.0.1:6060), serves Go's profiler
 	// (net/http/pprof: CPU, heap, goroutines, execution trace) on that
 	// address only, never on the API listener. Off by default.
