@@ -93,6 +93,9 @@ type tally struct {
 	rssKB, hwmKB int64
 	maxLag       time.Duration
 	sum          Summary // of lat, once the rounds are over
+	windows      []window // the turns (gateways: to read their own time from the access log)
+	own          Summary  // gateways, non-streaming: own time per request (owntime.go)
+	ownKnown     bool
 
 	// Production gateways: Redis script calls (INFO commandstats, server-wide)
 	// and the microseconds Redis spent in them over the turns, and the
@@ -435,7 +438,9 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 			}
 			rt := b.redisBefore(ctx, s)
 			cpu0, _ := cpuTime(s.proc.pid())
+			from := time.Now()
 			r := b.run(ctx, s, sc.stream, sc.rate, c.roundDur)
+			t.windows = append(t.windows, window{from, time.Now()})
 			cpu1, _ := cpuTime(s.proc.pid())
 			b.redisAfter(ctx, s, rt, t)
 			if pg0 != nil && errPG == nil {
@@ -473,6 +478,18 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 	}
 	for _, t := range res.tallies {
 		t.sum = summarize(t.lat)
+	}
+	if !sc.stream {
+		time.Sleep(200 * time.Millisecond) // the log is written every 100 ms
+		for _, s := range b.subjects {
+			if s.kind != kindGateway {
+				continue
+			}
+			t := res.tallies[s.name]
+			if own, err := ownTimes(s.proc.log, t.windows); err == nil && len(own) > 0 {
+				t.own, t.ownKnown = summarize(own), true
+			}
+		}
 	}
 	return res, nil
 }

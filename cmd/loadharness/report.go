@@ -155,6 +155,16 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 		}
 		p("Added p50 round by round (ms): %s.", strings.Join(parts, "; "))
 	}
+	var own []string
+	for _, s := range r.subjects {
+		if t := sc.tallies[s.name]; t != nil && t.ownKnown {
+			own = append(own, fmt.Sprintf("%s p50 %.3f, p99 %.3f, max %.3f (%d requests)", s.name,
+				ms(t.own.P50), ms(t.own.P99), ms(t.own.Max), t.own.Count))
+		}
+	}
+	if len(own) > 0 {
+		p(" The gateways' own time per request, from their access logs (duration − wait for the upstream's response headers; the tail of the added latency above is mostly the machine's scheduling of the extra hop, which this leaves out), ms: %s.", strings.Join(own, "; "))
+	}
 	if sc.foreignKnown && sc.wall > 0 {
 		var parts []string
 		for _, cpu := range []int{firstCPU(r.cfg.proxyCPU), firstCPU(r.cfg.driverCPU)} {
