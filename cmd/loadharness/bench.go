@@ -71,6 +71,7 @@ type bench struct {
 	procs    []*proc // every child, in start order
 	dbURL    string
 	redis    *redis.Client // production mode's Redis, for INFO commandstats (nil: not measured)
+	pins     servicePins   // services pinned to the driver CPUs (services.go)
 }
 
 // scenario is one load shape measured on every subject.
@@ -92,7 +93,7 @@ type tally struct {
 	pgKnown      bool
 	rssKB, hwmKB int64
 	maxLag       time.Duration
-	sum          Summary // of lat, once the rounds are over
+	sum          Summary  // of lat, once the rounds are over
 	windows      []window // the turns (gateways: to read their own time from the access log)
 	own          Summary  // gateways, non-streaming: own time per request (owntime.go)
 	ownKnown     bool
@@ -141,6 +142,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 		return err
 	}
 	defer func() {
+		b.unpinServices()
 		b.stopAll()
 		if b.redis != nil {
 			_ = b.redis.Close()
@@ -209,6 +211,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 	}
 	var sat []*satResult
 	if c.budgets && c.satWorkers > 0 {
+		b.pinServices(ctx)
 		sat = b.saturate(ctx)
 	}
 	if !c.skipMax {
@@ -421,6 +424,7 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 		b.run(ctx, s, sc.stream, sc.rate, c.warmup)
 		res.tallies[s.name] = &tally{kinds: map[string]int{}}
 	}
+	b.pinServices(ctx)
 	busy0, errBusy := coreBusy()
 	ours0 := b.cpuByCore()
 	start := time.Now()

@@ -84,17 +84,18 @@ type config struct {
 	streamToken time.Duration // fake: wait between streamed words
 	tokens      int           // fake: words per reply
 
-	pgAdmin    string // "" skips production mode
-	pgDB       string
-	redisURL   string
-	perfDir    string
-	keepTemp   bool
-	quick      bool
-	logLevel   string
-	skipEmbed  bool
-	budgets    bool     // a +budget target per gateway (issue 4)
-	satWorkers int      // closed-loop callers of the budget throughput comparison (0 skips it)
-	gatewayEnv []string // extra KEY=VALUE entries of the gateways' environment (-gateway-env)
+	pgAdmin     string // "" skips production mode
+	pgDB        string
+	redisURL    string
+	perfDir     string
+	pinServices bool
+	keepTemp    bool
+	quick       bool
+	logLevel    string
+	skipEmbed   bool
+	budgets     bool     // a +budget target per gateway (issue 4)
+	satWorkers  int      // closed-loop callers of the budget throughput comparison (0 skips it)
+	gatewayEnv  []string // extra KEY=VALUE entries of the gateways' environment (-gateway-env)
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -111,6 +112,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.pin, "pin", true, "pin the proxies and the driver to separate CPUs with taskset")
 	fs.StringVar(&c.proxyCPU, "proxy-cpu", "0", "CPU list of the proxies (bare, gateways)")
 	fs.StringVar(&c.driverCPU, "driver-cpu", "1", "CPU list of the driver and the fake provider")
+	fs.BoolVar(&c.pinServices, "pin-services", true, "with -pin: also pin the bench database's PostgreSQL backends and the Redis server to -driver-cpu "+
+		"(they stand for other hosts; unpinned they preempt the gateway on its core)")
 	fs.IntVar(&c.rounds, "rounds", 3, "measured rounds per scenario; each round visits every target once")
 	fs.DurationVar(&c.roundDur, "round", 5*time.Second, "length of one target's turn in a round")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured warm-up per target before each scenario")

@@ -46,7 +46,11 @@ func (r *report) markdown() string {
 	p("### Run of %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
 	p("- Machine: %s, %d CPUs", cpuModel(), runtime.NumCPU())
 	if c.pin {
-		p("; proxies (bare, gateways) pinned to CPU %s, load driver and fake provider to CPU %s (taskset).\n", c.proxyCPU, c.driverCPU)
+		p("; proxies (bare, gateways) pinned to CPU %s, load driver and fake provider to CPU %s (taskset)", c.proxyCPU, c.driverCPU)
+		if c.pinServices && c.pgAdmin != "" {
+			p("; the bench database's PostgreSQL backends and the Redis server, which stand for other hosts, also to CPU %s", c.driverCPU)
+		}
+		p(".\n")
 	} else {
 		p("; **unpinned**.\n")
 	}

@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/antigravity/gateway/internal/money"
 	"github.com/antigravity/gateway/internal/store"
+	"github.com/antigravity/gateway/internal/store/sqlite"
 )
 
 // leaseOpts are leases with a short revoke wait, for the tests.
@@ -38,16 +41,23 @@ func awaitLease(t *testing.T, rep *replica, subj Subject, amount int64) {
 	t.Fatal("no lease was granted")
 }
 
+// aliceBudget opens a store where user alice has a monthly budget of limit,
+// and a Redis client with a fresh key prefix.
+func aliceBudget(t *testing.T, limit money.Nanos) (*sqlite.Store, *redis.Client, string) {
+	t.Helper()
+	st := openStore(t)
+	setBudget(t, st, store.BudgetUser, "alice", limit)
+	admin := redisClient(t)
+	return st, admin, testPrefix(t, admin)
+}
+
 // TestLeaseServesRequestsExactly: once a replica holds a lease, its
 // reservations take no round trip, every settle is in the counter when Settle
 // returns, reserved_usd does not count the lease's unused slack, and closing
 // the replica returns the lease.
 func TestLeaseServesRequestsExactly(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	setBudget(t, st, store.BudgetUser, "alice", 1000*usd)
-	admin := redisClient(t)
-	prefix := testPrefix(t, admin)
+	st, admin, prefix := aliceBudget(t, 1000*usd)
 	rep := newReplica(t, st, prefix, leaseOpts(RedisOptions{}, 64))
 	subj := Subject{UserOID: "alice"}
 	awaitLease(t, rep, subj, int64(usd/100))
@@ -105,10 +115,7 @@ func TestLeaseServesRequestsExactly(t *testing.T) {
 // refused by what is really in flight is refused.
 func TestLeaseRevokedForAnotherReplica(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	setBudget(t, st, store.BudgetUser, "alice", 100*usd)
-	admin := redisClient(t)
-	prefix := testPrefix(t, admin)
+	st, _, prefix := aliceBudget(t, 100*usd)
 	a := newReplica(t, st, prefix, leaseOpts(RedisOptions{}, 1000))
 	b := newReplica(t, st, prefix, leaseOpts(RedisOptions{}, 1000))
 	subj := Subject{UserOID: "alice"}
@@ -154,10 +161,7 @@ func TestLeaseRevokedForAnotherReplica(t *testing.T) {
 // nothing: after the lease's expiry the budget is whole again.
 func TestDeadReplicaLeaseReclaimed(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	setBudget(t, st, store.BudgetUser, "alice", 10*usd)
-	admin := redisClient(t)
-	prefix := testPrefix(t, admin)
+	st, _, prefix := aliceBudget(t, 10*usd)
 	clk := newClock(time.Now())
 	o := leaseOpts(RedisOptions{Options: Options{TTL: time.Minute, Now: clk.Now}}, 1000)
 	o.Leases.TTL = 30 * time.Second

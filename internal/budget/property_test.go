@@ -305,10 +305,7 @@ func runProperty(t *testing.T, st budgetStore, mode string) {
 // replicas share a fake clock, which the scripts use for expiries.
 func TestDeadReplicaReclaimed(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	setBudget(t, st, store.BudgetUser, "alice", 10*usd)
-	admin := redisClient(t)
-	prefix := testPrefix(t, admin)
+	st, _, prefix := aliceBudget(t, 10*usd)
 	clk := newClock(time.Now())
 	o := RedisOptions{Options: Options{TTL: time.Minute, Now: clk.Now}, RecoveryWindow: 50 * time.Millisecond}
 	a, dying := newReplica(t, st, prefix, o), newReplica(t, st, prefix, o)
