@@ -148,8 +148,9 @@ func (r *report) satSection(b *strings.Builder) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("Throughput, closed loop: %d callers each send the next non-streaming request as soon as the previous one ends, "+
 		"so the gateway (one core) runs flat out; %d rounds of %s per side, the side order flipped every round. "+
-		"Redis (unpinned) and the load driver share the machine's other capacity, so Redis's own work is part of what "+
-		"budgets cost here, and when the driver's core saturates first the gateway is not the bottleneck. "+
+		"Redis (pinned to the driver's core with -pin-services, else unpinned) and the load driver share the machine's other capacity, "+
+		"so Redis's own work is part of what budgets cost here (and its µs/req are wall time, preemptions included), "+
+		"and when the driver's core saturates first the gateway is not the bottleneck. "+
 		"\"Capacity from CPU\" is the ratio of the gateway process's CPU per request off ÷ on in the same turns: "+
 		"the throughput ratio of a replica whose own core is the bottleneck (Redis on its own host).\n\n", r.cfg.satWorkers, r.cfg.rounds, r.cfg.roundDur)
 	p("| gateway | req/s off | req/s on | on / off (target ≥ 0.90) | on / off by round | errors off / on | CPU µs/req off → on | " +

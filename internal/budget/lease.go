@@ -57,8 +57,11 @@ type LeaseOptions struct {
 	// Enabled turns leases on (GATEWAY_BUDGET_LEASES); off, every request
 	// holds its own reservation in Redis.
 	Enabled bool
-	// Requests sizes a lease's slack: that many times the worst case of the
-	// request that asked for it (default 64), within 1/16 of what is left.
+	// Requests sizes a lease's first slack: that many times the worst case of
+	// the request that asked for it (default 64). The slack doubles after
+	// each flush during which a request found the lease short (demand:
+	// requests in flight plus the settles between flushes), always within
+	// 1/16 of what the budget has left.
 	Requests int
 	// TTL is a lease hold's expiry in Redis (default 30s, at most the
 	// reservation TTL), renewed every Refresh (default TTL/6) while the
@@ -139,6 +142,7 @@ type lease struct {
 	next      chan struct{} // closed when the flush carrying items is done
 	slack     money.Nanos   // slack to ask for at the next flush
 	unit      money.Nanos   // the worst case of the latest request that missed it
+	missed    bool          // a request missed it since the last flush (slack doubled once)
 	urgent    bool          // a request missed it: flush without lingering
 	closing   bool          // revoked, idle or shutting down: no more reserves
 	stuck     bool          // a flush is unconfirmed (Redis unreachable): settles do not wait
@@ -189,8 +193,13 @@ func (lb *leaseBook) take(ks []keys, bs []applied, id string, amount money.Nanos
 		want := amount * money.Nanos(lb.o.Requests)
 		avail := l.amount - l.out - l.unflushed
 		if avail < amount || !now.Before(l.exp.Add(-lb.o.TTL/3)) {
+			// A miss: the lease is too small for the demand (requests in
+			// flight plus settles between flushes); double its slack.
 			ok = false
-			l.slack, l.unit = max(l.slack, want), amount
+			if !l.missed {
+				l.slack, l.missed = min(max(2*l.slack, want), maxAmount), true
+			}
+			l.unit = amount
 			l.urgent = true
 			l.wake()
 			continue
@@ -357,7 +366,7 @@ func (l *lease) flush() bool {
 		want = max(keep, committed+l.slack)
 	}
 	l.amount = keep
-	l.urgent = false
+	l.urgent, l.missed = false, false
 	l.seq++
 	seq := strconv.FormatInt(l.seq, 10)
 	limit := l.limit
@@ -367,7 +376,7 @@ func (l *lease) flush() bool {
 		r.led.settled(l.k.k, it.id, it.actual, it.at)
 	}
 	exp := now.Add(lb.o.TTL)
-	newL, err := l.run(seq, flushed, keep, committed, want, exp, limit, items)
+	newL, capped, err := l.run(seq, flushed, keep, committed, want, exp, limit, items)
 	if err != nil {
 		// Not confirmed: the flush stays pending (same seq) and is sent again
 		// at the next kick; the settles waiting on it go on meanwhile.
@@ -382,15 +391,16 @@ func (l *lease) flush() bool {
 		l.stuck = false
 		lb.mu.Unlock()
 		lb.stuck.Add(-1)
-		return l.finishFlush(now, keep, exp)
+		return l.finishFlush(now, keep, exp, false, committed)
 	}
 	close(done)
-	return l.finishFlush(now, newL, exp)
+	return l.finishFlush(now, newL, exp, capped, committed)
 }
 
 // run sends one flush; on a lost or recovering counter the flush's settles go
-// the per-request way. It returns the lease's new size.
-func (l *lease) run(seq string, flushed, keep, committed, want money.Nanos, exp time.Time, limit money.Nanos, items []leaseItem) (money.Nanos, error) {
+// the per-request way. It returns the lease's new size, and whether the
+// budget's room capped it below want.
+func (l *lease) run(seq string, flushed, keep, committed, want money.Nanos, exp time.Time, limit money.Nanos, items []leaseItem) (money.Nanos, bool, error) {
 	r := l.book.r
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -399,7 +409,7 @@ func (l *lease) run(seq string, flushed, keep, committed, want money.Nanos, exp 
 			ms(r.o.Now()), l.id, seq, int64(flushed), int64(keep), int64(committed), int64(want), ms(exp),
 			int64(clamp(limit)), r.tomb())
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		r.redisUp()
 		switch num(v, 0) {
@@ -411,15 +421,15 @@ func (l *lease) run(seq string, flushed, keep, committed, want money.Nanos, exp 
 				r.led.drop(l.k.k, l.id)
 			}
 			r.track.touch(l.k.k, l.b, l.k.month, l.k)
-			return newL, nil
+			return newL, num(v, 3) == 1, nil
 		case codeMissing, codeRecovering:
 			if num(v, 0) == codeMissing {
 				if err := r.begin(ctx, l.k); err != nil {
-					return 0, err
+					return 0, false, err
 				}
 			}
 			if err := r.awaitRecovery(ctx, l.k, l.b, l.k.month); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			// The recent settles may have been re-asserted by request id:
 			// settle them the same way, then flush nothing more.
@@ -430,10 +440,10 @@ func (l *lease) run(seq string, flushed, keep, committed, want money.Nanos, exp 
 			}
 			items, flushed = nil, 0
 		default:
-			return 0, fmt.Errorf("budget: unexpected lease reply %v", v)
+			return 0, false, fmt.Errorf("budget: unexpected lease reply %v", v)
 		}
 	}
-	return 0, errors.New("budget: lease flush did not converge")
+	return 0, false, errors.New("budget: lease flush did not converge")
 }
 
 // retryUntilDone resends an unconfirmed flush (same seq: applied at most once)
@@ -442,7 +452,7 @@ func (l *lease) retryUntilDone(seq string, flushed, keep, committed, want money.
 	lb := l.book
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		time.Sleep(wait)
-		if _, err := l.run(seq, flushed, keep, committed, want, exp, limit, items); err == nil {
+		if _, _, err := l.run(seq, flushed, keep, committed, want, exp, limit, items); err == nil {
 			return
 		}
 		lb.mu.Lock()
@@ -458,14 +468,15 @@ func (l *lease) retryUntilDone(seq string, flushed, keep, committed, want money.
 
 // finishFlush records the lease's new size; it reports whether the lease is
 // over.
-func (l *lease) finishFlush(now time.Time, newL money.Nanos, exp time.Time) bool {
+func (l *lease) finishFlush(now time.Time, newL money.Nanos, exp time.Time, capped bool, committed money.Nanos) bool {
 	lb := l.book
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	l.amount, l.exp = newL, exp
-	if !l.closing && l.unit > 0 && newL-l.out-l.unflushed < 2*l.unit {
-		// The budget is too close to its limit for a useful lease: reserve
-		// request by request for a while.
+	if !l.closing && capped && newL-committed < 2*l.unit {
+		// The budget is too close to its limit for a useful lease (its room
+		// capped the grant below two requests): reserve request by request
+		// for a while.
 		l.closing = true
 		lb.off[l.k.k] = now.Add(lb.o.Cooldown)
 	}

@@ -210,8 +210,8 @@ return out
 // newL - committed, is kept in lk:<id> and summed in lslack, so Status and a
 // refused reserve can tell holds of requests from unused lease slack. A run
 // whose seq is the lease's last (a retry after a lost reply) changes nothing.
-// newL = 0 ends the lease. Replies {1, newL, gen} | {3} | {4, until} |
-// {5, current amount, gen}.
+// newL = 0 ends the lease. Replies {1, newL, gen, 1 if the budget's room
+// capped newL below want} | {3} | {4, until} | {5, current amount, gen}.
 var leaseScript = redis.NewScript(reclaimLua + `
 local k, z = KEYS[1], KEYS[2]
 local now, id, seq, tomb = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[10])
@@ -243,7 +243,9 @@ else
   redis.call('HDEL', k, 'lk:' .. id)
   redis.call('ZADD', z, now + tomb, id)
 end
-return {1, newL, v[3]}
+local capped = 0
+if newL < want then capped = 1 end
+return {1, newL, v[3], capped}
 `)
 
 // reassertScript: KEYS = K, Z, RS; ARGV = now, tombstone life (ms), key ttl
