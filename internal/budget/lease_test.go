@@ -3,6 +3,7 @@ package budget
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,5 +235,45 @@ func TestLeaseFlushDuringOutage(t *testing.T) {
 			t.Fatalf("after the outage: %+v %v, want %d spent", s, err, 3*usd/200)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLeaseGrowsWithDemand: with far more requests in flight than the first
+// slack covers, the lease grows until nearly every reservation is taken
+// against it (instead of falling back to a hold in Redis per request).
+func TestLeaseGrowsWithDemand(t *testing.T) {
+	ctx := context.Background()
+	st, _, prefix := aliceBudget(t, 1000*usd)
+	rep := newReplica(t, st, prefix, leaseOpts(RedisOptions{}, 4))
+	subj := Subject{UserOID: "alice"}
+	const workers, each = 128, 40
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				res, err := rep.r.Reserve(ctx, subj, fmt.Sprintf("w%d-%d", w, i), usd/100)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(2 * time.Millisecond) // the upstream call
+				if err := res.Settle(ctx, usd/200); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	leased := counterValue(rep.m.Leased)
+	if leased < 0.8*workers*each {
+		t.Fatalf("%v of %d reservations taken against the lease, want most", leased, workers*each)
+	}
+	s, err := rep.r.Status(ctx, store.BudgetUser, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Spent != workers*each*usd/200 || s.Reserved != 0 {
+		t.Fatalf("spent %d reserved %d, want %d and 0", s.Spent, s.Reserved, workers*each*usd/200)
 	}
 }
