@@ -143,6 +143,7 @@ type lease struct {
 	slack     money.Nanos   // slack to ask for at the next flush
 	unit      money.Nanos   // the worst case of the latest request that missed it
 	missed    bool          // a request missed it since the last flush (slack doubled once)
+	gaveUp    bool          // a flush was given up at shutdown (Redis unreachable)
 	urgent    bool          // a request missed it: flush without lingering
 	closing   bool          // revoked, idle or shutting down: no more reserves
 	stuck     bool          // a flush is unconfirmed (Redis unreachable): settles do not wait
@@ -325,13 +326,14 @@ func (l *lease) loop() {
 	}
 }
 
-// abandoned reports whether the book closed and nothing waits on the lease
-// any more (its return failed: the hold expires by itself).
+// abandoned reports whether the book closed, nothing waits on the lease any
+// more and its return failed (Redis unreachable at shutdown: the hold expires
+// by itself). A lease whose return is still to be sent is not abandoned.
 func (l *lease) abandoned() bool {
 	lb := l.book
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	if !lb.closed || l.open > 0 || len(l.items) > 0 {
+	if !lb.closed || !l.gaveUp || l.open > 0 || len(l.items) > 0 {
 		return false
 	}
 	if lb.byKey[l.k.k] == l {
@@ -461,6 +463,9 @@ func (l *lease) retryUntilDone(seq string, flushed, keep, committed, want money.
 		if closed {
 			lb.r.log.Error("budget: giving up a lease flush at shutdown; the counter is reconciled with the database",
 				"counter", l.k.k, "nanos", int64(flushed))
+			lb.mu.Lock()
+			l.gaveUp = true
+			lb.mu.Unlock()
 			return
 		}
 	}
