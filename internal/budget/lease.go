@@ -416,6 +416,7 @@ func (l *lease) run(seq string, flushed, keep, committed, want money.Nanos, exp 
 		r.redisUp()
 		switch num(v, 0) {
 		case codeOK, codeDuplicate:
+			r.noteReclaims([]keys{l.k}, num(v, 4), num(v, 5))
 			newL := money.Nanos(num(v, 1))
 			if newL > 0 {
 				r.led.hold(l.k.k, str(v, 2), l.id, newL, exp, r.reassertLater)

@@ -211,7 +211,8 @@ return out
 // refused reserve can tell holds of requests from unused lease slack. A run
 // whose seq is the lease's last (a retry after a lost reply) changes nothing.
 // newL = 0 ends the lease. Replies {1, newL, gen, 1 if the budget's room
-// capped newL below want} | {3} | {4, until} | {5, current amount, gen}.
+// capped newL below want, reclaimed, reclaimed amount} | {3} | {4, until} |
+// {5, current amount, gen, 0, reclaimed, reclaimed amount}.
 var leaseScript = redis.NewScript(reclaimLua + `
 local k, z = KEYS[1], KEYS[2]
 local now, id, seq, tomb = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[10])
@@ -220,10 +221,10 @@ local limit = tonumber(ARGV[9])
 local v = redis.call('HMGET', k, 'st', 'until', 'gen')
 if not v[1] then return {3} end
 if v[1] == 'rec' then return {4, tonumber(v[2])} end
-reclaim(k, z, now, tomb)
+local rn, ra = reclaim(k, z, now, tomb)
 local f = 'h:' .. id
 local w = redis.call('HMGET', k, f, 'ls:' .. id, 'lk:' .. id, 'base', 'spent', 'held', 'lslack')
-if w[2] == seq then return {5, tonumber(w[1]) or 0, v[3]} end
+if w[2] == seq then return {5, tonumber(w[1]) or 0, v[3], 0, rn, ra} end
 local cur = tonumber(w[1] or '') or 0
 local spent = tonumber(w[5] or '0') + flushed
 local others = tonumber(w[6] or '0') - cur
@@ -245,7 +246,7 @@ else
 end
 local capped = 0
 if newL < want then capped = 1 end
-return {1, newL, v[3], capped}
+return {1, newL, v[3], capped, rn, ra}
 `)
 
 // reassertScript: KEYS = K, Z, RS; ARGV = now, tombstone life (ms), key ttl
