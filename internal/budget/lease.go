@@ -115,9 +115,10 @@ type leaseBook struct {
 	off    map[string]time.Time // counter key -> no lease before
 	closed bool
 	loops  sync.WaitGroup
-	// stuck counts leases whose flush is unconfirmed after its settles were
-	// let go: their usage rows may be written before their costs reach
-	// Redis, so reconciliation waits (as for queued settles).
+	// stuck counts leases with settles that did not wait for their flush
+	// (Redis did not answer) and are not all confirmed yet: their usage rows
+	// may be written before their costs reach Redis, so reconciliation waits
+	// (as for queued settles).
 	stuck atomic.Int32
 }
 
@@ -147,6 +148,7 @@ type lease struct {
 	urgent    bool          // a request missed it: flush without lingering
 	closing   bool          // revoked, idle or shutting down: no more reserves
 	stuck     bool          // a flush is unconfirmed (Redis unreachable): settles do not wait
+	unsafe    bool          // settles that did not wait are not all confirmed (counted in book.stuck)
 	exp       time.Time     // the hold's expiry in Redis, as last set
 	lastUse   time.Time
 	seq       int64
@@ -369,6 +371,7 @@ func (l *lease) flush() bool {
 	}
 	l.amount = keep
 	l.urgent, l.missed = false, false
+	wasStuck := l.stuck // items settled while stuck did not wait: their rows may be written
 	l.seq++
 	seq := strconv.FormatInt(l.seq, 10)
 	limit := l.limit
@@ -380,10 +383,16 @@ func (l *lease) flush() bool {
 	exp := now.Add(lb.o.TTL)
 	newL, capped, err := l.run(seq, flushed, keep, committed, want, exp, limit, items)
 	if err != nil {
-		// Not confirmed: the flush stays pending (same seq) and is sent again
-		// at the next kick; the settles waiting on it go on meanwhile.
-		lb.stuck.Add(1)
+		// Not confirmed: the flush is sent again (same seq) until it is; the
+		// settles waiting on it, and those made meanwhile, go on without
+		// waiting, so their usage rows may reach the database before their
+		// costs reach Redis: reconciliation pauses (lb.stuck) until a flush
+		// carrying them all is confirmed.
 		lb.mu.Lock()
+		if !l.unsafe {
+			l.unsafe = true
+			lb.stuck.Add(1)
+		}
 		l.stuck = true
 		lb.mu.Unlock()
 		r.log.Warn("budget: lease flush failed; retrying", "counter", l.k.k, "err", err)
@@ -392,10 +401,16 @@ func (l *lease) flush() bool {
 		lb.mu.Lock()
 		l.stuck = false
 		lb.mu.Unlock()
-		lb.stuck.Add(-1)
+		l.wake() // flush what was settled meanwhile
 		return l.finishFlush(now, keep, exp, false, committed)
 	}
 	close(done)
+	lb.mu.Lock()
+	if l.unsafe && !wasStuck {
+		l.unsafe = false
+		lb.stuck.Add(-1)
+	}
+	lb.mu.Unlock()
 	return l.finishFlush(now, newL, exp, capped, committed)
 }
 

@@ -224,6 +224,9 @@ func TestLeaseFlushDuringOutage(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("settles during the outage took %v", d)
 	}
+	if r.leases.stuck.Load() == 0 {
+		t.Fatal("reconciliation would run while settles that did not wait are unconfirmed")
+	}
 	p.down.Store(false)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -233,6 +236,12 @@ func TestLeaseFlushDuringOutage(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after the outage: %+v %v, want %d spent", s, err, 3*usd/200)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for r.leases.stuck.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("reconciliation still paused after the settles were confirmed")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
