@@ -38,7 +38,11 @@
 // UTC). A request is admitted iff, for every budget that applies, spent + held
 // + amount <= limit, where spent is the month's settled cost and held the sum
 // of outstanding holds; otherwise nothing is held and Reserve returns 429
-// insufficient_quota naming the budget and what is left. A user budget whose
+// insufficient_quota naming the budget and what is left. (With leases, held
+// includes each replica's lease, and a request is admitted in process iff it
+// fits in its replica's lease; Redis refusing one while some lease has unused
+// slack first revokes the leases, so a refusal still means spent plus the
+// holds of requests in flight leave no room: see lease.go.) A user budget whose
 // spent has reached its limit is reported as 403 kill_switch (the automatic
 // block of an exhausted user): it lifts by itself when the month turns or the
 // limit is raised, because it is derived from the counters, not stored.
