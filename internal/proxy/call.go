@@ -270,7 +270,7 @@ func (c *call) transportError(clientCtx, ctx context.Context, err error) (*apier
 
 // whole relays a non-streaming response.
 func (c *call) whole(clientCtx, ctx context.Context, w http.ResponseWriter, resp *http.Response, ad adapter, sent time.Time) attempt {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
+	b, err := readAll(io.LimitReader(resp.Body, maxUpstreamBody), resp.ContentLength)
 	if err != nil {
 		ae, kind := c.transportError(clientCtx, ctx, err)
 		return attempt{err: ae, outcome: upstream.Outcome{Err: kind}, retry: kind != upstream.ErrCanceled}
