@@ -221,6 +221,9 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 			}
 			b.log.Printf("max-rate search: %s", s.name)
 			maxes[s.name] = b.maxRate(ctx, s)
+			// A search opens up to -max-inflight connections per target:
+			// close them before the next, or the run runs out of files.
+			b.drv.Client.CloseIdleConnections()
 		}
 	}
 	db := dbFigures{err: errPG}
