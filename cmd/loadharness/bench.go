@@ -231,7 +231,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 		time.Sleep(2 * time.Second)
 		var n int64
 		n, db.err = commits(ctx, c.pgAdmin, c.pgDB)
-		db.commits, db.measured = n-commits0, true
+		db.commits, db.measured = n-commits0, db.err == nil
 		for _, s := range b.sharing(prod) {
 			db.requests += s.sent
 		}
