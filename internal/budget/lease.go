@@ -424,7 +424,7 @@ func (l *lease) run(seq string, flushed, keep, committed, want money.Nanos, exp 
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		v, err := r.run(ctx, "lease", leaseScript, []string{l.k.k, l.k.z},
 			ms(r.o.Now()), l.id, seq, int64(flushed), int64(keep), int64(committed), int64(want), ms(exp),
-			int64(clamp(limit)), r.tomb())
+			int64(clamp(limit)), r.tomb(), openFlag(want > committed))
 		if err != nil {
 			return 0, false, err
 		}
@@ -554,21 +554,24 @@ func (lr *leaseRes) finish(ctx context.Context, actual money.Nanos, settle bool)
 		if settle {
 			l.items = append(l.items, leaseItem{lr.id, actual, now})
 			l.unflushed += actual
-			if !l.stuck {
-				// While Redis does not answer, the cost waits in the lease
-				// (reconciliation waits too) and the row goes on.
-				dones[i] = l.next
-			}
-			l.wake()
-		} else if l.closing {
+		}
+		if l.closing {
+			// A closing lease holds only its requests in flight (refusals
+			// rely on it): shrink it now, and let the request end once the
+			// hold no longer counts it.
+			l.urgent = true
+		}
+		if (settle || l.closing) && !l.stuck {
+			// While Redis does not answer, the cost waits in the lease
+			// (reconciliation waits too) and the row goes on.
+			dones[i] = l.next
+		}
+		if settle || l.closing {
 			l.wake()
 		}
 	}
 	lb.mu.Unlock()
 	lb.r.o.Metrics.held(-1, -int64(lr.amount))
-	if !settle {
-		return nil
-	}
 	for _, d := range dones[:len(lr.ls)] {
 		if d == nil {
 			continue
@@ -595,6 +598,15 @@ func (lb *leaseBook) onEvent(e events.Event) {
 	if scope, target, ok := strings.Cut(e.ID, ":"); ok {
 		lb.revokeBudget(ref{scope: store.BudgetScope(scope), target: target})
 	}
+}
+
+// openFlag: a lease asking for more than its requests in flight is open to
+// reserves; one asking for exactly them is closing (leaseScript's lopen).
+func openFlag(open bool) string {
+	if open {
+		return "1"
+	}
+	return "0"
 }
 
 // leaseRevokeWait is how long a refused reserve waits for leases to shrink.

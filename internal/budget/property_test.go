@@ -122,6 +122,17 @@ func runProperty(t *testing.T, st budgetStore, mode string) {
 		reps = []*replica{newReplica(t, st, prefix, o), newReplica(t, st, prefix, o), newReplica(t, st, prefix, o)}
 	}
 	subj := Subject{UserOID: "alice", KeyID: 7}
+	var leasedBefore float64
+	if leases {
+		// Every replica holds its leases before the run (reserved and
+		// released: nothing is billed), as a replica serving traffic does;
+		// otherwise the budget may be mostly held before the first lease is
+		// granted, and the run would only exercise the exact path.
+		for _, rep := range reps {
+			awaitLease(t, rep, subj, int64(unit))
+			leasedBefore += counterValue(rep.m.Leased)
+		}
+	}
 
 	outs := make([]outcome, requests)
 	var settledN, longHeld atomic.Int32
@@ -195,7 +206,7 @@ func runProperty(t *testing.T, st budgetStore, mode string) {
 		}
 	}
 	if leases {
-		var leased float64
+		leased := -leasedBefore
 		for _, rep := range reps {
 			leased += counterValue(rep.m.Leased)
 			rep.r.leases.close(5 * time.Second) // a replica returns its leases when it stops

@@ -282,9 +282,10 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 				r.track.touch(ks[i].k, bs[i].ref, m, ks[i])
 			}
 			i := int(num(v, 1)) - 1
-			if num(v, 6) > 0 && (revokeBy.IsZero() || time.Now().Before(revokeBy)) {
-				// Some lease holds unused slack of this budget: have the
-				// leases shrink to their requests in flight, then try again.
+			if (num(v, 6) > 0 || num(v, 7) > 0) && (revokeBy.IsZero() || time.Now().Before(revokeBy)) {
+				// Some lease of this budget holds unused slack, or is still
+				// open to reserves (its slack changes between flushes): have
+				// every lease shrink to its requests in flight, then try again.
 				if revokeBy.IsZero() {
 					revokeBy = time.Now().Add(r.leaseRevokeWait())
 					r.announceRevoke(ctx, ks[i].k)

@@ -54,6 +54,10 @@ local function reclaim(k, z, now, tomb)
           redis.call('HINCRBY', k, 'lslack', '-' .. sl)
           redis.call('HDEL', k, 'lk:' .. id)
         end
+        if redis.call('HGET', k, 'lo:' .. id) then
+          redis.call('HINCRBY', k, 'lopen', -1)
+          redis.call('HDEL', k, 'lo:' .. id)
+        end
       end
     else
       redis.call('HDEL', k, f)
@@ -68,8 +72,8 @@ end
 // reserveScript: KEYS = K1..Kn, Z1..Zn; ARGV = now, id, amount, expiry,
 // (unused), tombstone life (ms), limit1..limitn.
 // Replies {1, reclaimed, reclaimed amount, gen1..genn} | {2, i, spent, held,
-// reclaimed, reclaimed amount, lease slack of budget i} | {3, i} | {4, i,
-// until} | {5}.
+// reclaimed, reclaimed amount, lease slack of budget i, its leases still
+// open to reserves} | {3, i} | {4, i, until} | {5}.
 // Four commands per budget: HMGET, ZRANGEBYSCORE, HSET, ZADD.
 const reserveBody = `
 local n = #KEYS / 2
@@ -92,7 +96,8 @@ for i = 1, n do
   local spent = tonumber(v[3] or '0') + tonumber(v[4] or '0')
   held[i] = tonumber(v[5] or '0') - b
   if spent + held[i] + amount > tonumber(ARGV[6 + i]) then
-    return {2, i, spent, held[i], rn, ra, tonumber(redis.call('HGET', KEYS[i], 'lslack') or '0')}
+    local ls = redis.call('HMGET', KEYS[i], 'lslack', 'lopen')
+    return {2, i, spent, held[i], rn, ra, tonumber(ls[1] or '0'), tonumber(ls[2] or '0')}
   end
 end
 local out = {1, rn, ra}
@@ -202,7 +207,9 @@ return out
 `)
 
 // leaseScript: KEYS = K, Z; ARGV = now, lease id, seq, flushed, keep,
-// committed, want, expiry, limit, tombstone life (ms). One replica's lease on
+// committed, want, expiry, limit, tombstone life (ms), open (1: the replica
+// still reserves against the lease; 0: closing, the hold is only its requests
+// in flight, counted in lopen). One replica's lease on
 // one budget (lease.go): adds flushed (the costs settled against the lease
 // since the last run) to spent, then sets the lease's hold to newL = keep plus
 // as much of want - keep as fits in 1/16 of what the budget has left (never
@@ -218,6 +225,7 @@ local k, z = KEYS[1], KEYS[2]
 local now, id, seq, tomb = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[10])
 local flushed, keep, committed, want = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local limit = tonumber(ARGV[9])
+local open = ARGV[11] == '1'
 local v = redis.call('HMGET', k, 'st', 'until', 'gen')
 if not v[1] then return {3} end
 if v[1] == 'rec' then return {4, tonumber(v[2])} end
@@ -233,6 +241,12 @@ local newL = keep
 if want > keep and free > 0 then newL = keep + math.min(want - keep, math.floor(free / 16)) end
 local slack = math.max(newL - committed, 0)
 local lslack = tonumber(w[7] or '0') - tonumber(w[3] or '0') + slack
+local wasOpen = redis.call('HGET', k, 'lo:' .. id) ~= false
+if open and newL > 0 then
+  if not wasOpen then redis.call('HSET', k, 'lo:' .. id, 1); redis.call('HINCRBY', k, 'lopen', 1) end
+elseif wasOpen then
+  redis.call('HDEL', k, 'lo:' .. id); redis.call('HINCRBY', k, 'lopen', -1)
+end
 if newL > 0 then
   redis.call('HSET', k, f, string.format('%d', newL), 'held', string.format('%d', others + newL),
     'spent', string.format('%d', spent), 'ls:' .. id, seq, 'lk:' .. id, string.format('%d', slack),
