@@ -122,8 +122,8 @@ type leaseBook struct {
 	stuck atomic.Int32
 }
 
-func newLeaseBook(r *Redis, o LeaseOptions) *leaseBook {
-	return &leaseBook{r: r, o: o.normalized(), replica: newID(), byKey: map[string]*lease{}, off: map[string]time.Time{}}
+func newLeaseBook(r *Redis) *leaseBook {
+	return &leaseBook{r: r, o: r.o.Leases, replica: newID(), byKey: map[string]*lease{}, off: map[string]time.Time{}}
 }
 
 // lease is one budget's lease on this replica. Its fields are guarded by the
@@ -145,7 +145,7 @@ type lease struct {
 	unit      money.Nanos   // the worst case of the latest request that missed it
 	missed    bool          // a request missed it since the last flush (slack doubled once)
 	gaveUp    bool          // a flush was given up at shutdown (Redis unreachable)
-	urgent    bool          // a request missed it: flush without lingering
+	urgent    bool          // a request missed it, or it is closing: flush without lingering
 	closing   bool          // revoked, idle or shutting down: no more reserves
 	stuck     bool          // a flush is unconfirmed (Redis unreachable): settles do not wait
 	unsafe    bool          // settles that did not wait are not all confirmed (counted in book.stuck)
@@ -269,18 +269,6 @@ func (lb *leaseBook) revokeBudget(b ref) {
 	lb.mu.Unlock()
 	for _, k := range ks {
 		lb.revoke(k)
-	}
-}
-
-// announceRevoke asks every replica (this one included) to revoke their
-// leases on counter k.
-func (lb *leaseBook) announceRevoke(ctx context.Context, k string) {
-	lb.revoke(k)
-	if lb.r.bus == nil {
-		return
-	}
-	if err := lb.r.bus.Publish(ctx, events.Event{Kind: events.BudgetChanged, ID: "revoke:" + k}); err != nil {
-		lb.r.log.Warn("budget: announcing a lease revoke failed", "counter", k, "err", err)
 	}
 }
 
@@ -595,7 +583,7 @@ func (lb *leaseBook) onEvent(e events.Event) {
 		lb.revoke(k)
 		return
 	}
-	if scope, target, ok := strings.Cut(e.ID, ":"); ok {
+	if scope, target, ok := strings.Cut(e.ID, ":"); ok && store.BudgetScope(scope).Valid() {
 		lb.revokeBudget(ref{scope: store.BudgetScope(scope), target: target})
 	}
 }
@@ -609,17 +597,11 @@ func openFlag(open bool) string {
 	return "0"
 }
 
-// leaseRevokeWait is how long a refused reserve waits for leases to shrink.
-func (r *Redis) leaseRevokeWait() time.Duration {
-	return r.o.Leases.normalized().RevokeWait
-}
-
-// announceRevoke asks every replica to shrink its lease on counter k (a
-// replica with leases off may still see other replicas' leases).
+// announceRevoke asks every replica, this one first, to shrink its lease on
+// counter k (a replica with leases off may still see other replicas' leases).
 func (r *Redis) announceRevoke(ctx context.Context, k string) {
 	if r.leases != nil {
-		r.leases.announceRevoke(ctx, k)
-		return
+		r.leases.revoke(k)
 	}
 	if r.bus != nil {
 		if err := r.bus.Publish(ctx, events.Event{Kind: events.BudgetChanged, ID: "revoke:" + k}); err != nil {

@@ -106,12 +106,13 @@ func NewRedis(c redis.UniversalClient, limits *Limits, st store.Budgets, bus eve
 	r.batch = newBatcher(c, 0, reserveGather)
 	r.settles = newBatcher(c, settleLinger, 0)
 	r.fallback = NewLocal(limits, st, o.Options, o.Log)
+	if o.Leases.TTL <= 0 {
+		// A lease outlives no request's own hold would.
+		o.Leases.TTL = min(30*time.Second, o.TTL)
+	}
+	r.o.Leases = o.Leases.normalized() // also read by refusals when leases are off here
 	if o.Leases.Enabled {
-		if o.Leases.TTL <= 0 {
-			// A lease outlives no request's own hold would.
-			o.Leases.TTL = min(30*time.Second, o.TTL)
-		}
-		r.leases = newLeaseBook(r, o.Leases)
+		r.leases = newLeaseBook(r)
 	}
 	if bus != nil {
 		r.unsub = bus.Subscribe(r.onEvent)
@@ -228,13 +229,8 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 	}
 	m := r.o.monthOf(subj.At)
 	ks := make([]keys, len(bs))
-	names := make([]string, 0, 2*len(bs))
 	for i, b := range bs {
 		ks[i] = r.keysOf(b.ref, m)
-		names = append(names, ks[i].k)
-	}
-	for i := range bs {
-		names = append(names, ks[i].z)
 	}
 	if time.Now().UnixNano() < r.downUntil.Load() {
 		return r.unreachable(ctx, errors.New("budget: Redis failed moments ago"), subj, requestID, amount)
@@ -246,6 +242,7 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 			return res, nil
 		}
 	}
+	names := holdKeys(ks)
 	var revokeBy time.Time // set once leases with slack were asked to shrink
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		now := r.o.Now()
@@ -287,11 +284,11 @@ func (r *Redis) Reserve(ctx context.Context, subj Subject, requestID string, amo
 				// open to reserves (its slack changes between flushes): have
 				// every lease shrink to its requests in flight, then try again.
 				if revokeBy.IsZero() {
-					revokeBy = time.Now().Add(r.leaseRevokeWait())
+					revokeBy = time.Now().Add(r.o.Leases.RevokeWait)
 					r.announceRevoke(ctx, ks[i].k)
 				}
 				if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
-					return nil, r.failed(err)
+					return nil, errUnavailable(err) // the caller is gone: not a refusal
 				}
 				attempt--
 				continue
@@ -448,6 +445,11 @@ func (r *Redis) releaseOrphan(ks []keys, id string) {
 }
 
 func (r *Redis) holdArgs(ks []keys, id string) ([]string, []any) {
+	return holdKeys(ks), []any{ms(r.o.Now()), id, r.tomb()}
+}
+
+// holdKeys are the KEYS of the reserve and release scripts: K1..Kn, Z1..Zn.
+func holdKeys(ks []keys) []string {
 	names := make([]string, 0, 2*len(ks))
 	for _, k := range ks {
 		names = append(names, k.k)
@@ -455,7 +457,7 @@ func (r *Redis) holdArgs(ks []keys, id string) ([]string, []any) {
 	for _, k := range ks {
 		names = append(names, k.z)
 	}
-	return names, []any{ms(r.o.Now()), id, r.tomb()}
+	return names
 }
 
 // settle runs the settle script, rebuilding a missing counter first.
