@@ -14,15 +14,15 @@ const usageCols = `request_id, created_at, user_oid, key_id, app_id, model, endp
 	prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_nanos, latency_ms,
 	ttft_ms, stream, error_code, delegation_method, attempts`
 
-// usageChunk is how many rows one INSERT statement writes: a statement costs
-// far more than a row (watcher goroutines per call when ctx can end, the
-// driver's bookkeeping), and 32 rows bind 608 parameters, well below SQLite's
-// limit of 32766 (SQLITE_MAX_VARIABLE_NUMBER of modernc.org/sqlite). A chunk
-// runs without a pause (about 0.5 ms), and a statement of several rows keeps
-// a statement journal of the pages it changes, which a one-row insert does
-// not need (it spills to a temporary file past 64 KiB unless temp_store is
-// memory).
-const usageChunk = 32
+// usageChunk is how many rows one INSERT statement writes. A statement runs
+// without a pause, so the chunk bounds how long the usage writer holds the
+// only CPU of a pinned gateway: about 25 µs a row (two B-tree inserts plus
+// the indexes), so 8 rows are about 0.2 ms, where 32 were 0.8–4 ms on a busy
+// VM and showed in the requests' p99 (execution traces, issue 2). Statements
+// are prepared once per batch, so a smaller chunk costs little more CPU
+// (BenchmarkInsertUsage); the pauses between them cost a few µs each when the
+// gateway has work. 8 rows bind 152 parameters, far below SQLite's limit.
+const usageChunk = 8
 
 // usageParams is the number of columns of usageCols, bound once per row.
 const usageParams = 19
@@ -83,7 +83,7 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 		var id sql.RawBytes
 		var y yielder
 		for lo := 0; lo < len(rows); lo += usageChunk {
-			y.maybe() // between statements: a chunk is not interrupted
+			y.maybe() // between statements: a statement is not interrupted
 			chunk := rows[lo:min(lo+usageChunk, len(rows))]
 			args = args[:0]
 			for i := range chunk {
@@ -111,7 +111,12 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 					rows[lo].RequestID, rows[last].RequestID, err)
 			}
 		}
-		return addRollups(ctx, tx, delta)
+		y.maybe()
+		if err := addRollups(ctx, tx, delta); err != nil {
+			return err
+		}
+		y.maybe() // the commit writes the WAL frames
+		return nil
 	}), "sqlite: insert usage")
 }
 
@@ -143,7 +148,7 @@ func addInserted(res *sql.Rows, id *sql.RawBytes, chunk []store.UsageRecord,
 
 // yieldEvery is how long a usage write runs before pausing for yieldPause.
 const (
-	yieldEvery = 100 * time.Microsecond
+	yieldEvery = 50 * time.Microsecond
 	yieldPause = 200 * time.Microsecond
 )
 

@@ -103,7 +103,7 @@ func TestInsertUsageChunks(t *testing.T) {
 		{2*usageChunk + 7, 10 + usageChunk + 1},
 		{tail + 1, 10 + tail}, // inside the tail
 		{tail + 2, 10 + 7},    // first chunk, then the tail
-		{6, 0},                // stored before
+		{3, 0},                // stored before
 		{2 * usageChunk, 9},   // stored before
 		{2*usageChunk + 1, 0}, // stored before, and twice in the batch
 	}
