@@ -178,6 +178,10 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 		return err
 	}
 
+	var stalls []stallStats
+	if c.pin {
+		stalls = b.measureStalls(ctx)
+	}
 	var (
 		results  []*scenarioResult
 		maxes    = map[string]*maxResult{}
@@ -251,7 +255,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 		}
 	}
 	rep := &report{cfg: c, version: version, started: started, took: time.Since(started), load0: load0, load1: loadAvg(),
-		subjects: b.subjects, scenarios: results, maxes: maxes, sat: sat, db: db, flushes: flushes}
+		subjects: b.subjects, scenarios: results, maxes: maxes, sat: sat, db: db, flushes: flushes, stalls: stalls}
 	text := rep.markdown()
 	if _, err := io.WriteString(stdout, text); err != nil {
 		return err
@@ -301,6 +305,31 @@ func (b *bench) subject(name string) *subject {
 		}
 	}
 	return nil
+}
+
+// measureStalls runs the stall meter on the proxies' CPU and on the driver's,
+// one after the other, while every process of the run is idle.
+func (b *bench) measureStalls(ctx context.Context) []stallStats {
+	self, err := os.Executable()
+	if err != nil {
+		b.log.Printf("stall meter: %v", err)
+		return nil
+	}
+	d := 3 * time.Second
+	if b.cfg.quick {
+		d = time.Second
+	}
+	var out []stallStats
+	for _, list := range []string{b.cfg.proxyCPU, b.cfg.driverCPU} {
+		cpu := strconv.Itoa(firstCPU(list))
+		st, err := machineStalls(ctx, self, cpu, d)
+		if err != nil {
+			b.log.Print(err)
+			continue
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // start launches the fake provider, the bare proxy and the gateways, and

@@ -174,3 +174,26 @@ func TestSaturate(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasureStalls checks the stall meter's bookkeeping on a real clock: it
+// runs for its duration, its counts are nested (every gap over 1 ms is also
+// over 300 µs and over 50 µs) and it never reports more stalled time than ran.
+func TestMeasureStalls(t *testing.T) {
+	st := measureStalls(100 * time.Millisecond)
+	if st.Duration != 100*time.Millisecond {
+		t.Fatalf("duration %v", st.Duration)
+	}
+	if st.Counts[0] < st.Counts[1] || st.Counts[1] < st.Counts[2] {
+		t.Fatalf("counts not nested: %v", st.Counts)
+	}
+	if st.Stalled < 0 || st.Stalled > 2*st.Duration {
+		t.Fatalf("stalled %v of %v", st.Stalled, st.Duration)
+	}
+	if (st.Counts[0] == 0) != (st.Stalled == 0) || st.Max > st.Stalled {
+		t.Fatalf("inconsistent: %+v", st)
+	}
+	st.CPU = "0"
+	if d := st.describe(); !strings.Contains(d, "CPU 0 lost") {
+		t.Fatalf("describe: %q", d)
+	}
+}

@@ -7,6 +7,7 @@
 //	loadharness fake [flags]         serve the fake provider (a role of the run)
 //	loadharness bare [flags]         serve a bare httputil.ReverseProxy (a role)
 //	loadharness drive [flags]        drive one URL and print a line per second
+//	loadharness stalls [-d 3s]       measure the gaps a CPU loses to others (pin it with taskset)
 //
 // The orchestrator builds ./cmd/gateway, starts the fake provider, the bare
 // proxy and the gateway in embedded and production mode as child processes,
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return runBare(ctx, args[1:])
 		case "drive":
 			return runDrive(ctx, args[1:])
+		case "stalls":
+			return runStalls(ctx, args[1:])
 		}
 	}
 	cfg, err := parseConfig(args, stderr)
@@ -103,7 +106,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("loadharness", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loadharness [flags]   (roles: loadharness fake|bare|drive -h)")
+		fmt.Fprintln(stderr, "usage: loadharness [flags]   (roles: loadharness fake|bare|drive|stalls -h)")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.repo, "repo", ".", "module root holding ./cmd/gateway")

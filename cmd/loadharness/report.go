@@ -36,6 +36,7 @@ type report struct {
 	sat          []*satResult // budget pairs, closed loop
 	db           dbFigures
 	flushes      map[string][2]float64 // gateway → usage batches, rows
+	stalls       []stallStats          // machine noise, before the scenarios
 }
 
 func (r *report) markdown() string {
@@ -55,6 +56,15 @@ func (r *report) markdown() string {
 		p("; **unpinned**.\n")
 	}
 	p("- Load average before / after: %s / %s; the run took %s.\n", r.load0, r.load1, r.took.Round(time.Second))
+	if len(r.stalls) > 0 {
+		parts := make([]string, len(r.stalls))
+		for i, st := range r.stalls {
+			parts[i] = st.describe()
+		}
+		p("- Machine noise before the scenarios (a pinned thread that only reads the clock, every process of the run idle; "+
+			"a request in flight during such a gap waits for it, so it is a floor under every proxy's tail, the bare one's included): %s.\n",
+			strings.Join(parts, "; "))
+	}
 	p("- Fake provider: non-streamed replies after %s; streams of %d words, the first after %s, then one every %s. ",
 		c.latency, c.tokens, c.streamFirst, c.streamToken)
 	extra := ""
