@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/jsonscan"
 	"github.com/antigravity/gateway/internal/killswitch"
 	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/store"
@@ -285,12 +286,10 @@ func (c *call) whole(clientCtx, ctx context.Context, w http.ResponseWriter, resp
 		}
 		contentType = "application/json"
 	}
-	var parsed struct {
-		Usage *upstreamUsage `json:"usage"`
-	}
-	_ = json.Unmarshal(b, &parsed)
-	if parsed.Usage != nil {
-		c.tokens = tokensOf(parsed.Usage)
+	// Only the usage is decoded; the rest of the reply is scanned past.
+	raw, _ := jsonscan.Lookup(b, "usage")
+	if u, ok := decodeUsage(raw); ok { // false for a missing or null usage too
+		c.tokens = tokensOf(&u)
 	} else { // no usage reported: count locally (rare; decode the content then)
 		var content struct {
 			Choices []struct {

@@ -3,9 +3,11 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/jsonscan"
 )
 
 // request is a parsed OpenAI request body. Only the fields the gateway needs are
@@ -33,9 +35,18 @@ func parseRequest(body []byte, needMessages bool) (*request, error) {
 		return nil, apierror.InvalidRequest("", "The request body must be a JSON object.")
 	}
 	req := &request{raw: body}
-	if err := json.Unmarshal(body, &req.fields); err != nil {
+	if !json.Valid(body) {
+		var v any // only to word the error
+		err := json.Unmarshal(body, &v)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
 		return nil, apierror.InvalidRequest("", "We could not parse the JSON body of your request: "+jsonErrText(err))
 	}
+	// The values are subslices of body (no copy): a prompt of 100 KB is
+	// scanned once here, not copied and decoded.
+	req.fields = make(map[string]json.RawMessage, 8)
+	jsonscan.Members(body, func(k string, v []byte) { req.fields[k] = v })
 	if err := req.stringField("model", &req.Model); err != nil {
 		return nil, err
 	}
@@ -120,6 +131,11 @@ func (r *request) forceUsage() {
 func (r *request) body() ([]byte, error) {
 	if !r.changed {
 		return r.raw, nil
+	}
+	// Splice the changes into the client's bytes; encoding/json only when
+	// that fails (it then names the invalid value).
+	if b, ok := jsonscan.Rewrite(r.raw, r.fields); ok {
+		return b, nil
 	}
 	return json.Marshal(r.fields)
 }

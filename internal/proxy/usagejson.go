@@ -1,0 +1,91 @@
+package proxy
+
+import (
+	"github.com/antigravity/gateway/internal/jsonscan"
+)
+
+// decodeUsage decodes an upstream usage object, as json.Unmarshal into
+// upstreamUsage would for the keys providers send (exact case), without
+// reflection: it runs on every non-streamed reply. It reports false on
+// anything else (not an object, a count that is not an integer), and the
+// caller then counts the tokens locally.
+func decodeUsage(raw []byte) (upstreamUsage, bool) {
+	var u upstreamUsage
+	ok := true
+	whole := jsonscan.Members(raw, func(k string, v []byte) {
+		switch k {
+		case "prompt_tokens":
+			ok = ok && jsonInt(v, &u.PromptTokens)
+		case "completion_tokens":
+			ok = ok && jsonInt(v, &u.CompletionTokens)
+		case "prompt_tokens_details":
+			if string(v) == "null" {
+				u.PromptTokensDetails = nil
+				return
+			}
+			d := u.PromptTokensDetails // a repeated key adds to the first, as in encoding/json
+			if d == nil {
+				d = &struct {
+					CachedTokens int64 `json:"cached_tokens"`
+				}{}
+			}
+			ok = ok && jsonscan.Members(v, func(k string, v []byte) {
+				if k == "cached_tokens" {
+					ok = ok && jsonInt(v, &d.CachedTokens)
+				}
+			})
+			u.PromptTokensDetails = d
+		case "completion_tokens_details":
+			if string(v) == "null" {
+				u.CompletionTokensDetails = nil
+				return
+			}
+			d := u.CompletionTokensDetails
+			if d == nil {
+				d = &struct {
+					ReasoningTokens int64 `json:"reasoning_tokens"`
+				}{}
+			}
+			ok = ok && jsonscan.Members(v, func(k string, v []byte) {
+				if k == "reasoning_tokens" {
+					ok = ok && jsonInt(v, &d.ReasoningTokens)
+				}
+			})
+			u.CompletionTokensDetails = d
+		}
+	})
+	return u, whole && ok
+}
+
+// jsonInt stores the JSON integer v in dst; null leaves dst alone, as
+// encoding/json does. It refuses fractions, exponents, strings and values
+// beyond int64.
+func jsonInt(v []byte, dst *int64) bool {
+	if string(v) == "null" {
+		return true
+	}
+	neg := len(v) > 0 && v[0] == '-'
+	digits := v
+	if neg {
+		digits = v[1:]
+	}
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+		d := int64(c - '0')
+		if n > (1<<63-1-d)/10 {
+			return false
+		}
+		n = n*10 + d
+	}
+	if neg {
+		n = -n
+	}
+	*dst = n
+	return true
+}
