@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/antigravity/gateway/internal/apierror"
+	"github.com/antigravity/gateway/internal/jsonscan"
 )
 
 // upstreamUsage is OpenAI's usage object.
@@ -264,18 +265,18 @@ func upstreamStreamError(raw json.RawMessage) *apierror.Error {
 	return apierror.Upstream(http.StatusBadGateway, "upstream_error", msg, true)
 }
 
-// dropKey removes a top-level key from a JSON object, keeping the rest as is.
+// dropKey removes a top-level key from a JSON object, keeping the rest as is:
+// the other members keep their bytes and their order.
 func dropKey(obj []byte, key string) []byte {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(obj, &m) != nil {
+	fields := map[string]json.RawMessage{}
+	if !jsonscan.Members(obj, func(k string, v []byte) { fields[k] = v }) {
 		return obj
 	}
-	delete(m, key)
-	b, err := json.Marshal(m)
-	if err != nil {
-		return obj
+	delete(fields, key)
+	if b, ok := jsonscan.Rewrite(obj, fields); ok {
+		return b
 	}
-	return b
+	return obj
 }
 
 // streamedText extracts the generated text of content events (delta content,

@@ -54,6 +54,12 @@ func TestRelayNormalisesSSE(t *testing.T) {
 			usageSeen: true,
 		},
 		{
+			name:      "error null dropped, the other members kept as sent",
+			in:        `data: {"id":"c1","object":"chat.completion.chunk","choices":[{"delta":{"content":"<b>"}}],"error":null,"model":"m"}` + "\n\ndata: " + usage + "\n\ndata: [DONE]\n\n",
+			out:       `data: {"id":"c1","object":"chat.completion.chunk","choices":[{"delta":{"content":"<b>"}}],"model":"m"}` + "\n\ndata: [DONE]\n\n",
+			usageSeen: true,
+		},
+		{
 			name:    "upstream error event ends the stream",
 			in:      "data: " + chunk + "\n\n" + `data: {"error":{"message":"overloaded","type":"server_error"}}` + "\n\ndata: [DONE]\n\n",
 			out:     "data: " + chunk + "\n\n" + `data: {"error":{"message":"overloaded","type":"server_error"}}` + "\n\n",
