@@ -23,38 +23,37 @@ func decodeUsage(raw []byte) (upstreamUsage, bool) {
 				u.PromptTokensDetails = nil
 				return
 			}
-			d := u.PromptTokensDetails // a repeated key adds to the first, as in encoding/json
-			if d == nil {
-				d = &struct {
+			if u.PromptTokensDetails == nil { // a repeated key adds to the first, as in encoding/json
+				u.PromptTokensDetails = &struct {
 					CachedTokens int64 `json:"cached_tokens"`
 				}{}
 			}
-			ok = ok && jsonscan.Members(v, func(k string, v []byte) {
-				if k == "cached_tokens" {
-					ok = ok && jsonInt(v, &d.CachedTokens)
-				}
-			})
-			u.PromptTokensDetails = d
+			ok = ok && memberInt(v, "cached_tokens", &u.PromptTokensDetails.CachedTokens)
 		case "completion_tokens_details":
 			if string(v) == "null" {
 				u.CompletionTokensDetails = nil
 				return
 			}
-			d := u.CompletionTokensDetails
-			if d == nil {
-				d = &struct {
+			if u.CompletionTokensDetails == nil {
+				u.CompletionTokensDetails = &struct {
 					ReasoningTokens int64 `json:"reasoning_tokens"`
 				}{}
 			}
-			ok = ok && jsonscan.Members(v, func(k string, v []byte) {
-				if k == "reasoning_tokens" {
-					ok = ok && jsonInt(v, &d.ReasoningTokens)
-				}
-			})
-			u.CompletionTokensDetails = d
+			ok = ok && memberInt(v, "reasoning_tokens", &u.CompletionTokensDetails.ReasoningTokens)
 		}
 	})
 	return u, whole && ok
+}
+
+// memberInt stores member key of the object obj, an integer, in dst.
+func memberInt(obj []byte, key string, dst *int64) bool {
+	ok := true
+	whole := jsonscan.Members(obj, func(k string, v []byte) {
+		if k == key {
+			ok = ok && jsonInt(v, dst)
+		}
+	})
+	return whole && ok
 }
 
 // jsonInt stores the JSON integer v in dst; null leaves dst alone, as
