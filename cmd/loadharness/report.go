@@ -106,8 +106,8 @@ func (r *report) order() string {
 func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("#### Scenario %s\n\n", sc.title)
-	p("| target | requests | errors | p50 ms | p99 ms | added p50 ms | added p99 ms | p50 − bare ms | CPU µs/req | × bare | RSS MiB (peak) |\n")
-	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("| target | requests | errors | p50 ms | p99 ms | added p50 ms | added p99 ms | p50 − bare ms | p99 − bare ms | CPU µs/req | × bare | RSS MiB (peak) |\n")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	d := sc.tallies["direct"]
 	bare := sc.tallies["bare"]
 	for _, s := range r.subjects {
@@ -119,13 +119,14 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 		if t.errs > 0 {
 			errs += " (" + topKind(t.kinds) + ")"
 		}
-		added50, added99, vsBare, cpu, ratio := "—", "—", "—", "—", "—"
+		added50, added99, vsBare, vsBare99, cpu, ratio := "—", "—", "—", "—", "—", "—"
 		if s.isProxy() && d != nil && t.sum.Count > 0 && d.sum.Count > 0 {
 			added50 = fmt.Sprintf("%+.3f", ms(t.sum.P50-d.sum.P50))
 			added99 = fmt.Sprintf("%+.3f", ms(t.sum.P99-d.sum.P99))
 		}
 		if s.kind == kindGateway && bare != nil && t.sum.Count > 0 && bare.sum.Count > 0 {
 			vsBare = fmt.Sprintf("%+.3f", ms(t.sum.P50-bare.sum.P50))
+			vsBare99 = fmt.Sprintf("%+.3f", ms(t.sum.P99-bare.sum.P99))
 		}
 		if t.sent > 0 {
 			per := float64(t.cpu.Microseconds()) / float64(t.sent)
@@ -138,8 +139,8 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 				cpu = fmt.Sprintf("(fake: %.0f)", per)
 			}
 		}
-		p("| %s | %d | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %.1f (%.1f) |\n", s.name, t.sent, errs,
-			ms(t.sum.P50), ms(t.sum.P99), added50, added99, vsBare, cpu, ratio, float64(t.rssKB)/1024, float64(t.hwmKB)/1024)
+		p("| %s | %d | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %.1f (%.1f) |\n", s.name, t.sent, errs,
+			ms(t.sum.P50), ms(t.sum.P99), added50, added99, vsBare, vsBare99, cpu, ratio, float64(t.rssKB)/1024, float64(t.hwmKB)/1024)
 	}
 	p("\n")
 	var pgCPU time.Duration
