@@ -3,6 +3,8 @@ package delegation
 import (
 	"strconv"
 	"strings"
+
+	"github.com/antigravity/gateway/internal/jsonscan"
 )
 
 // Method A: the delegation pair embedded as JSON in the content of a user
@@ -152,7 +154,7 @@ func (p *prefixScan) scan() {
 			p.fail("", "expected a quoted key such as \""+ParamUserOID+"\", found "+quoteID(snippet(s[p.pos:])))
 			return
 		}
-		end, ok := stringEnd(s, p.pos)
+		end, ok := jsonscan.StringEnd(s, p.pos)
 		if !ok {
 			p.fail("", "a key is not terminated by '\"'")
 			return
@@ -204,7 +206,7 @@ func (p *prefixScan) value(key string) bool {
 	}
 	switch c := s[p.pos]; {
 	case c == '"':
-		end, ok := stringEnd(s, p.pos)
+		end, ok := jsonscan.StringEnd(s, p.pos)
 		if !ok {
 			p.fail(keyParam(key), "the value of "+quoteID(key)+" is not terminated by '\"'")
 			return false
@@ -234,7 +236,7 @@ func (p *prefixScan) value(key string) bool {
 		return false
 	default:
 		end := p.pos
-		for end < len(s) && isScalarByte(s[end]) {
+		for end < len(s) && jsonscan.IsScalarByte(s[end]) {
 			end++
 		}
 		if end == p.pos {
@@ -244,11 +246,6 @@ func (p *prefixScan) value(key string) bool {
 		p.pos = end
 		return true
 	}
-}
-
-// isScalarByte reports whether c may appear in a number, true, false or null.
-func isScalarByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '+' || c == '.'
 }
 
 func keyParam(key string) string {
@@ -269,7 +266,7 @@ func snippet(s string) string {
 
 // messageValue returns the decoded value of the message key at content[at].
 func messageValue(content string, at int) (string, error) {
-	end, ok := stringEnd(content, at)
+	end, ok := jsonscan.StringEnd(content, at)
 	if !ok {
 		return "", &EmbedError{Param: "message", Reason: `the "message" key is not terminated by '"'`}
 	}

@@ -120,29 +120,6 @@ func hex4(s string) (rune, bool) {
 	return r, true
 }
 
-// stringEnd returns the index just after the closing quote of the JSON string
-// that opens at s[i] (which must be '"'), looking no further than len(s); ok is
-// false when the string is not terminated.
-func stringEnd(s string, i int) (end int, ok bool) {
-	for j := i + 1; j < len(s); {
-		k := strings.IndexByte(s[j:], '"')
-		if k < 0 {
-			return 0, false
-		}
-		q := j + k
-		// The quote is escaped when an odd number of backslashes precede it.
-		bs := 0
-		for p := q - 1; p > i && s[p] == '\\'; p-- {
-			bs++
-		}
-		if bs%2 == 0 {
-			return q + 1, true
-		}
-		j = q + 1
-	}
-	return 0, false
-}
-
 // appendQuoted appends s as a JSON string. HTML characters are not escaped (the
 // provider receives the user's text as close to verbatim as JSON allows);
 // invalid UTF-8 becomes U+FFFD, like encoding/json.

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/antigravity/gateway/internal/jsonscan"
 )
 
 // Rewrite is the outcome of scanning a request's messages for method A.
@@ -124,7 +126,7 @@ func errMessages(at int) error {
 
 func (w *msgWalk) walk() error {
 	s := w.s
-	i := skipJSONSpace(s, 0)
+	i := jsonscan.SkipSpace(s, 0)
 	if i == len(s) || s[i] != '[' {
 		return nil
 	}

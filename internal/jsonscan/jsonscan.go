@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 )
 
 // Members calls fn for every member of the JSON object b, in order, with the
@@ -99,55 +100,80 @@ func unescapeKey(raw []byte) string {
 	return s
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+// Text is what the scanning primitives read: the bytes of a request, or a
+// string (the delegation parser scans strings).
+type Text interface{ string | []byte }
+
+// SkipSpace returns the index of the first byte at or after i that is not JSON
+// white space.
+func SkipSpace[T Text](s T, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// stringEnd returns the index just after the string opening at b[i], and
-// whether it holds a backslash.
-func stringEnd(b []byte, i int) (end int, escaped, ok bool) {
+func skipSpace(b []byte, i int) int { return SkipSpace(b, i) }
+
+// indexByte is bytes.IndexByte or strings.IndexByte (both vectorised).
+func indexByte[T Text](s T, c byte) int {
+	switch v := any(s).(type) {
+	case string:
+		return strings.IndexByte(v, c)
+	case []byte:
+		return bytes.IndexByte(v, c)
+	}
+	return -1
+}
+
+// StringEnd returns the index just after the JSON string opening at s[i] (its
+// closing quote is the first one not escaped by an odd run of backslashes).
+func StringEnd[T Text](s T, i int) (int, bool) {
+	end, _, ok := stringEnd(s, i)
+	return end, ok
+}
+
+// stringEnd is StringEnd, also reporting whether the string holds a backslash.
+func stringEnd[T Text](s T, i int) (end int, escaped, ok bool) {
 	j := i + 1
-	for {
-		q := bytes.IndexByte(b[j:], '"')
+	for j <= len(s) {
+		q := indexByte(s[j:], '"')
 		if q < 0 {
 			return 0, false, false
 		}
 		q += j
-		// The quote closes the string unless an odd run of backslashes escapes it.
 		n := 0
-		for k := q - 1; k > i && b[k] == '\\'; k-- {
+		for k := q - 1; k > i && s[k] == '\\'; k-- {
 			n++
 		}
 		if !escaped {
-			escaped = bytes.IndexByte(b[j:q], '\\') >= 0
+			escaped = indexByte(s[j:q], '\\') >= 0
 		}
 		if n%2 == 0 {
 			return q + 1, escaped, true
 		}
 		j = q + 1
 	}
+	return 0, false, false
 }
 
-// valueEnd returns the index just after the value starting at b[i].
-func valueEnd(b []byte, i int) (int, bool) {
-	if i >= len(b) {
+// ValueEnd returns the index just after the JSON value starting at s[i]. It
+// finds the end of a string, of a bracketed value (brackets are counted, not
+// matched: valid JSON matches them, and other input only needs not to panic)
+// or of a run of scalar bytes.
+func ValueEnd[T Text](s T, i int) (int, bool) {
+	if i >= len(s) {
 		return 0, false
 	}
-	switch b[i] {
+	switch s[i] {
 	case '"':
-		end, _, ok := stringEnd(b, i)
-		return end, ok
+		return StringEnd(s, i)
 	case '{', '[':
-		// Brackets are counted, not matched: valid JSON (json.Valid) matches
-		// them, and other input only needs not to panic.
 		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
+		for j := i; j < len(s); j++ {
+			switch s[j] {
 			case '"':
-				end, _, ok := stringEnd(b, j)
+				end, ok := StringEnd(s, j)
 				if !ok {
 					return 0, false
 				}
@@ -164,15 +190,18 @@ func valueEnd(b []byte, i int) (int, bool) {
 		return 0, false
 	}
 	j := i
-	for j < len(b) && isScalarByte(b[j]) {
+	for j < len(s) && IsScalarByte(s[j]) {
 		j++
 	}
 	return j, j > i
 }
 
-// isScalarByte reports whether c can be part of a number, true, false or null.
-func isScalarByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-' || c == '+' || c == '.' || c == 'E'
+func valueEnd(b []byte, i int) (int, bool) { return ValueEnd(b, i) }
+
+// IsScalarByte reports whether c may be part of a number, true, false or null
+// (leniently: any letter).
+func IsScalarByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '+' || c == '.'
 }
 
 // Rewrite returns the object b with the members of fields: a member of b whose
