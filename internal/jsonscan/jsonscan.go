@@ -215,7 +215,7 @@ func IsScalarByte(c byte) bool {
 func Rewrite(b []byte, fields map[string]json.RawMessage) ([]byte, bool) {
 	out := make([]byte, 0, len(b)+64)
 	out = append(out, '{')
-	var seen []string
+	seen := make(map[string]bool, len(fields)) // a map: a body may hold very many keys
 	valid := true
 	ok := scan(b, func(key []byte, escaped bool, value []byte) {
 		k := string(key)
@@ -223,10 +223,10 @@ func Rewrite(b []byte, fields map[string]json.RawMessage) ([]byte, bool) {
 			k = unescapeKey(key)
 		}
 		v, keep := fields[k]
-		if !keep || slices.Contains(seen, k) {
+		if !keep || seen[k] {
 			return
 		}
-		seen = append(seen, k)
+		seen[k] = true
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
@@ -243,7 +243,7 @@ func Rewrite(b []byte, fields map[string]json.RawMessage) ([]byte, bool) {
 	}
 	var added []string
 	for k := range fields {
-		if !slices.Contains(seen, k) {
+		if !seen[k] {
 			added = append(added, k)
 		}
 	}

@@ -46,7 +46,13 @@ func parseRequest(body []byte, needMessages bool) (*request, error) {
 	// The values are subslices of body (no copy): a prompt of 100 KB is
 	// scanned once here, not copied and decoded.
 	req.fields = make(map[string]json.RawMessage, 8)
-	jsonscan.Members(body, func(k string, v []byte) { req.fields[k] = v })
+	if !jsonscan.Members(body, func(k string, v []byte) { req.fields[k] = v }) {
+		// Not reached for a valid object (fuzzed); decoding is the safe side.
+		req.fields = nil
+		if err := json.Unmarshal(body, &req.fields); err != nil {
+			return nil, apierror.InvalidRequest("", "We could not parse the JSON body of your request: "+jsonErrText(err))
+		}
+	}
 	if err := req.stringField("model", &req.Model); err != nil {
 		return nil, err
 	}
