@@ -20,11 +20,7 @@ import (
 // object to its end; on false, fn has seen the members before the fault.
 func Members(b []byte, fn func(key string, value []byte)) bool {
 	return scan(b, func(key []byte, escaped bool, value []byte) {
-		k := string(key)
-		if escaped {
-			k = unescapeKey(key)
-		}
-		fn(k, value)
+		fn(keyString(key, escaped), value)
 	})
 }
 
@@ -34,7 +30,7 @@ func Members(b []byte, fn func(key string, value []byte)) bool {
 func Lookup(b []byte, key string) ([]byte, bool) {
 	var found []byte
 	ok := scan(b, func(k []byte, escaped bool, value []byte) {
-		if escaped && unescapeKey(k) == key || !escaped && string(k) == key {
+		if !escaped && string(k) == key || escaped && unescapeKey(k) == key {
 			found = value
 		}
 	})
@@ -47,13 +43,13 @@ func Lookup(b []byte, key string) ([]byte, bool) {
 // scan walks the members of the object b, passing each raw key (between its
 // quotes, escapes left in) and value.
 func scan(b []byte, fn func(key []byte, escaped bool, value []byte)) bool {
-	i := skipSpace(b, 0)
+	i := SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
-	i = skipSpace(b, i+1)
+	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return skipSpace(b, i+1) == len(b)
+		return SkipSpace(b, i+1) == len(b)
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
@@ -64,29 +60,37 @@ func scan(b []byte, fn func(key []byte, escaped bool, value []byte)) bool {
 			return false
 		}
 		key := b[i+1 : ke-1]
-		i = skipSpace(b, ke)
+		i = SkipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
 			return false
 		}
-		i = skipSpace(b, i+1)
-		ve, ok := valueEnd(b, i)
+		i = SkipSpace(b, i+1)
+		ve, ok := ValueEnd(b, i)
 		if !ok {
 			return false
 		}
 		fn(key, escaped, b[i:ve:ve])
-		i = skipSpace(b, ve)
+		i = SkipSpace(b, ve)
 		if i >= len(b) {
 			return false
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 		case '}':
-			return skipSpace(b, i+1) == len(b)
+			return SkipSpace(b, i+1) == len(b)
 		default:
 			return false
 		}
 	}
+}
+
+// keyString is the key whose raw text (between the quotes) is raw.
+func keyString(raw []byte, escaped bool) string {
+	if escaped {
+		return unescapeKey(raw)
+	}
+	return string(raw)
 }
 
 // unescapeKey decodes a key holding escapes; an invalid one stays as written.
@@ -112,8 +116,6 @@ func SkipSpace[T Text](s T, i int) int {
 	}
 	return i
 }
-
-func skipSpace(b []byte, i int) int { return SkipSpace(b, i) }
 
 // indexByte is bytes.IndexByte or strings.IndexByte (both vectorised).
 func indexByte[T Text](s T, c byte) int {
@@ -196,8 +198,6 @@ func ValueEnd[T Text](s T, i int) (int, bool) {
 	return j, j > i
 }
 
-func valueEnd(b []byte, i int) (int, bool) { return ValueEnd(b, i) }
-
 // IsScalarByte reports whether c may be part of a number, true, false or null
 // (leniently: any letter).
 func IsScalarByte(c byte) bool {
@@ -218,10 +218,7 @@ func Rewrite(b []byte, fields map[string]json.RawMessage) ([]byte, bool) {
 	seen := make(map[string]bool, len(fields)) // a map: a body may hold very many keys
 	valid := true
 	ok := scan(b, func(key []byte, escaped bool, value []byte) {
-		k := string(key)
-		if escaped {
-			k = unescapeKey(key)
-		}
+		k := keyString(key, escaped)
 		v, keep := fields[k]
 		if !keep || seen[k] {
 			return
