@@ -24,13 +24,36 @@ func Members(b []byte, fn func(key string, value []byte)) bool {
 	})
 }
 
+// Key is a member's key as written: its text between the quotes.
+type Key struct {
+	raw     []byte
+	escaped bool
+}
+
+// Is reports whether the key, unescaped, is name. It allocates only for a key
+// written with escapes.
+func (k Key) Is(name string) bool {
+	if !k.escaped {
+		return string(k.raw) == name
+	}
+	return unescapeKey(k.raw) == name
+}
+
+// Each is Members without turning keys into strings: for readers that look
+// for a few known keys on the hot path.
+func Each(b []byte, fn func(key Key, value []byte)) bool {
+	return scan(b, func(key []byte, escaped bool, value []byte) {
+		fn(Key{key, escaped}, value)
+	})
+}
+
 // Lookup returns the value of member key of the JSON object b (the last one
 // when the key repeats, as encoding/json decodes it), and whether b is an
 // object holding it.
 func Lookup(b []byte, key string) ([]byte, bool) {
 	var found []byte
-	ok := scan(b, func(k []byte, escaped bool, value []byte) {
-		if !escaped && string(k) == key || escaped && unescapeKey(k) == key {
+	ok := Each(b, func(k Key, value []byte) {
+		if k.Is(key) {
 			found = value
 		}
 	})

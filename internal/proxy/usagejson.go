@@ -12,13 +12,13 @@ import (
 func decodeUsage(raw []byte) (upstreamUsage, bool) {
 	var u upstreamUsage
 	ok := true
-	whole := jsonscan.Members(raw, func(k string, v []byte) {
-		switch k {
-		case "prompt_tokens":
+	whole := jsonscan.Each(raw, func(k jsonscan.Key, v []byte) {
+		switch {
+		case k.Is("prompt_tokens"):
 			ok = ok && jsonInt(v, &u.PromptTokens)
-		case "completion_tokens":
+		case k.Is("completion_tokens"):
 			ok = ok && jsonInt(v, &u.CompletionTokens)
-		case "prompt_tokens_details":
+		case k.Is("prompt_tokens_details"):
 			if string(v) == "null" {
 				u.PromptTokensDetails = nil
 				return
@@ -29,7 +29,7 @@ func decodeUsage(raw []byte) (upstreamUsage, bool) {
 				}{}
 			}
 			ok = ok && memberInt(v, "cached_tokens", &u.PromptTokensDetails.CachedTokens)
-		case "completion_tokens_details":
+		case k.Is("completion_tokens_details"):
 			if string(v) == "null" {
 				u.CompletionTokensDetails = nil
 				return
@@ -48,8 +48,8 @@ func decodeUsage(raw []byte) (upstreamUsage, bool) {
 // memberInt stores member key of the object obj, an integer, in dst.
 func memberInt(obj []byte, key string, dst *int64) bool {
 	ok := true
-	whole := jsonscan.Members(obj, func(k string, v []byte) {
-		if k == key {
+	whole := jsonscan.Each(obj, func(k jsonscan.Key, v []byte) {
+		if k.Is(key) {
 			ok = ok && jsonInt(v, dst)
 		}
 	})

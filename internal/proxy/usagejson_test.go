@@ -71,3 +71,17 @@ func FuzzDecodeUsage(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeUsageAllocations pins decodeUsage's allocations on a typical
+// OpenAI usage object: the two details objects and nothing per key.
+func TestDecodeUsageAllocations(t *testing.T) {
+	raw := []byte(`{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`)
+	n := testing.AllocsPerRun(100, func() {
+		if _, ok := decodeUsage(raw); !ok {
+			t.Fatal("not decoded")
+		}
+	})
+	if n > 2 {
+		t.Fatalf("decodeUsage allocates %v times, want at most 2 (the details objects)", n)
+	}
+}
