@@ -94,6 +94,13 @@ type tally struct {
 	rssKB, hwmKB int64
 	maxLag       time.Duration
 	sum          Summary  // of lat, once the rounds are over
+	// Per request, latency minus the fake's own time on it (servicetime.go),
+	// its summary once the rounds are over, and the successful requests
+	// without a service time.
+	over       []time.Duration
+	overSum    Summary
+	untimed    int
+	serviceErr error
 	windows      []window // the turns (gateways: to read their own time from the access log)
 	own          Summary  // gateways, non-streaming: own time per request (owntime.go)
 	ownKnown     bool
@@ -357,6 +364,7 @@ func (b *bench) start(ctx context.Context, gwBin string) error {
 	}
 	b.procs = append(b.procs, b.fake)
 	fakeURL := "http://" + fakeAddr
+	b.drv.ServiceURL = fakeURL
 	b.subjects = append(b.subjects, &subject{name: "direct", kind: kindDirect, base: fakeURL, proc: b.fake})
 
 	bareAddr := addr()
@@ -501,6 +509,11 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 			t.maxLag = max(t.maxLag, r.SendLag)
 			t.roundP50 = append(t.roundP50, summarize(r.Latencies).P50)
 			t.lat = append(t.lat, r.Latencies...)
+			t.over = append(t.over, r.Overheads...)
+			t.untimed += r.Untimed
+			if r.ServiceErr != nil {
+				t.serviceErr = r.ServiceErr
+			}
 		}
 	}
 	res.wall = time.Since(start)
@@ -514,6 +527,7 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 	}
 	for _, t := range res.tallies {
 		t.sum = summarize(t.lat)
+		t.overSum = summarize(t.over)
 	}
 	if !sc.stream {
 		time.Sleep(200 * time.Millisecond) // the log is written every 100 ms

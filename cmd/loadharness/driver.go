@@ -39,6 +39,13 @@ type Result struct {
 	// Latencies of the successful requests, from just before sending to the
 	// last byte read, in completion order (unsorted).
 	Latencies []time.Duration
+	// Overheads, when the driver has a ServiceURL: for each successful
+	// request whose service time the fake reported, its latency minus that
+	// time (servicetime.go). Untimed counts the successful requests without
+	// one; ServiceErr is why none could be had.
+	Overheads  []time.Duration
+	Untimed    int
+	ServiceErr error
 	// SendLag is how late the last request left against its schedule: large
 	// when the driver cannot keep the rate.
 	SendLag time.Duration
@@ -53,7 +60,11 @@ type Driver struct {
 	// MaxInflight bounds the requests in flight; a request due beyond it is not
 	// sent and counts as an error ("in-flight cap").
 	MaxInflight int
-	bufs        sync.Pool
+	// ServiceURL is the fake provider's base URL: when set, Run tags its
+	// requests and asks the fake for its own time on each (servicetime.go).
+	ServiceURL string
+	bufs       sync.Pool
+	lastID     atomic.Uint64
 }
 
 // newDriver returns a driver with a keep-alive client of its own (no proxy from
@@ -76,6 +87,14 @@ func (d *Driver) Run(ctx context.Context, t Target, rate float64, dur time.Durat
 	interval := time.Duration(float64(time.Second) / rate)
 	lat := make([]time.Duration, n)
 	kinds := make([]string, n)
+	var ids []uint64
+	if d.ServiceURL != "" {
+		ids = make([]uint64, n)
+		first := d.lastID.Add(uint64(n)) - uint64(n) + 1
+		for i := range ids {
+			ids[i] = first + uint64(i)
+		}
+	}
 	maxInfl := int64(d.MaxInflight)
 	if maxInfl <= 0 {
 		maxInfl = math.MaxInt64
@@ -114,7 +133,11 @@ func (d *Driver) Run(ctx context.Context, t Target, rate float64, dur time.Durat
 		go func() {
 			defer wg.Done()
 			defer inflight.Add(-1)
-			lat[i], kinds[i] = d.do(t)
+			var id uint64
+			if ids != nil {
+				id = ids[i]
+			}
+			lat[i], kinds[i] = d.do(t, id)
 		}()
 	}
 	wg.Wait()
@@ -132,16 +155,48 @@ func (d *Driver) Run(ctx context.Context, t Target, rate float64, dur time.Durat
 		r.OK++
 		r.Latencies = append(r.Latencies, lat[i])
 	}
+	if ids != nil {
+		r.overheads(ctx, d, ids[:n], lat, kinds)
+	}
 	return r
+}
+
+// overheads fills r.Overheads from the fake's service times of ids.
+func (r *Result) overheads(ctx context.Context, d *Driver, ids []uint64, lat []time.Duration, kinds []string) {
+	// The fake is asked even when ctx has ended: its times must not be left
+	// to the next run.
+	times, err := fetchServiceTimes(context.WithoutCancel(ctx), d.Client, d.ServiceURL)
+	if err != nil {
+		r.ServiceErr = err
+		r.Untimed = r.OK
+		return
+	}
+	r.Overheads = make([]time.Duration, 0, r.OK)
+	for i, id := range ids {
+		if kinds[i] != "" {
+			continue
+		}
+		svc, ok := times[id]
+		if !ok {
+			r.Untimed++
+			continue
+		}
+		r.Overheads = append(r.Overheads, lat[i]-svc)
+	}
 }
 
 // doneEvent ends every complete OpenAI stream.
 const doneEvent = "data: [DONE]\n\n"
 
 // do sends one request and reads the reply to the end. It returns the latency,
-// or the kind of error ("" on success).
-func (d *Driver) do(t Target) (time.Duration, string) {
-	req, err := http.NewRequest(http.MethodPost, t.URL, bytes.NewReader(t.Body))
+// or the kind of error ("" on success). An id other than 0 tags the body for
+// the fake's service clock.
+func (d *Driver) do(t Target, id uint64) (time.Duration, string) {
+	body := t.Body
+	if id != 0 {
+		body = tagBody(body, id)
+	}
+	req, err := http.NewRequest(http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, "bad request: " + err.Error()
 	}

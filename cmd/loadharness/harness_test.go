@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,6 +27,7 @@ func TestDriverAgainstFake(t *testing.T) {
 	defer bare.Close()
 
 	d := newDriver(5*time.Second, 1000)
+	d.ServiceURL = fake.URL
 	for _, base := range []*subject{
 		{name: "direct", kind: kindDirect, base: fake.URL},
 		{name: "bare", kind: kindBare, base: bare.URL},
@@ -44,8 +46,38 @@ func TestDriverAgainstFake(t *testing.T) {
 				t.Errorf("summary %+v", sum)
 			case sum.P50 < time.Millisecond:
 				t.Errorf("p50 %v is below the fake's latency", sum.P50)
+			case r.ServiceErr != nil || r.Untimed != 0 || len(r.Overheads) != r.OK:
+				t.Errorf("service times: %d overheads for %d ok, %d untimed, %v", len(r.Overheads), r.OK, r.Untimed, r.ServiceErr)
+			}
+			// The fake's own time on each request is at least its latency
+			// (2 ms, or 1 ms + 7 × 0.1 ms for a stream) and at most the
+			// whole latency.
+			minService := 2 * time.Millisecond
+			if stream {
+				minService = time.Millisecond + 700*time.Microsecond
+			}
+			over := summarize(r.Overheads)
+			if over.Count > 0 && (over.P50 < 0 || over.Max > sum.Max-minService) {
+				t.Errorf("overheads p50 %v max %v, latencies max %v: not latency − service time", over.P50, over.Max, sum.Max)
 			}
 		}
+	}
+}
+
+// TestRequestTag checks the driver's tag survives into the fake's parse and
+// leaves the body a valid object.
+func TestRequestTag(t *testing.T) {
+	for _, body := range []string{`{"model":"m"}`, `{}`, `{ }`, "{\n\"a\":1}"} {
+		tagged := tagBody([]byte(body), 12345)
+		if !json.Valid(tagged) {
+			t.Errorf("tagBody(%s) = %s: not JSON", body, tagged)
+		}
+		if id, ok := requestTag(tagged); !ok || id != 12345 {
+			t.Errorf("requestTag(%s) = %d, %v", tagged, id, ok)
+		}
+	}
+	if _, ok := requestTag([]byte(`{"model":"m"}`)); ok {
+		t.Error("an untagged body has a tag")
 	}
 }
 

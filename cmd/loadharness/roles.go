@@ -30,6 +30,7 @@ type fakeOptions struct {
 // fakeHandler serves two fake providers: under /ns one answering non-streamed
 // requests after latency, under /st one streaming tokens words, streamFirst
 // before the first and streamToken between the others. Neither records requests.
+// A service clock times each request the driver tagged (servicetime.go).
 func fakeHandler(o fakeOptions) http.Handler {
 	ns := fakeprovider.New(fakeprovider.Options{FirstTokenLatency: o.latency, ReplyTokens: o.tokens, RecordLimit: -1})
 	st := fakeprovider.New(fakeprovider.Options{FirstTokenLatency: o.streamFirst, TokenLatency: o.streamToken,
@@ -37,7 +38,7 @@ func fakeHandler(o fakeOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(nonStreamPrefix+"/", http.StripPrefix(nonStreamPrefix, ns))
 	mux.Handle(streamPrefix+"/", http.StripPrefix(streamPrefix, st))
-	return mux
+	return newServiceClock(mux)
 }
 
 // runFake is the fake role: the fake provider on a loopback port.

@@ -29,7 +29,7 @@ func (d *Driver) Saturate(ctx context.Context, t Target, workers int, dur time.D
 	for range workers {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
-				if _, kind := d.do(t); kind == "" {
+				if _, kind := d.do(t, 0); kind == "" {
 					nOK.Add(1)
 				} else {
 					nErr.Add(1)
