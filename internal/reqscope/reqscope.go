@@ -44,10 +44,20 @@ func From(ctx context.Context) *Scope {
 	return &Scope{}
 }
 
-// NewID returns a request id: "req_" and 24 hex characters.
-func NewID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
+// NewID returns a request id made at now: "req_", 12 hex characters of the
+// Unix time in milliseconds, then 16 of randomness. Ids of later
+// milliseconds sort after earlier ones, so the usage tables' request-id
+// indexes grow at their right edge: random ids would put each row of a usage
+// batch on a different page of an index that outgrows the cache (in SQLite,
+// a third more CPU per row at 200k rows; BenchmarkInsertUsage).
+func NewID(now time.Time) string {
+	var b [14]byte
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(b[6:])
 	return "req_" + hex.EncodeToString(b[:])
 }
 

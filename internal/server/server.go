@@ -70,7 +70,8 @@ type root struct {
 }
 
 func (s *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sc := &reqscope.Scope{ID: reqscope.NewID(), Start: s.d.Now()}
+	start := s.d.Now()
+	sc := &reqscope.Scope{ID: reqscope.NewID(start), Start: start}
 	w.Header().Set("x-request-id", sc.ID)
 	rw := &statusWriter{ResponseWriter: w}
 	r = r.WithContext(reqscope.With(r.Context(), sc))
