@@ -93,7 +93,7 @@ type tally struct {
 	pgKnown      bool
 	rssKB, hwmKB int64
 	maxLag       time.Duration
-	sum          Summary  // of lat, once the rounds are over
+	sum          Summary // of lat, once the rounds are over
 	// Per request, latency minus the fake's own time on it (servicetime.go),
 	// its summary once the rounds are over, and the successful requests
 	// without a service time.
@@ -101,9 +101,9 @@ type tally struct {
 	overSum    Summary
 	untimed    int
 	serviceErr error
-	windows      []window // the turns (gateways: to read their own time from the access log)
-	own          Summary  // gateways, non-streaming: own time per request (owntime.go)
-	ownKnown     bool
+	windows    []window // the turns (gateways: to read their own time from the access log)
+	own        Summary  // gateways, non-streaming: own time per request (owntime.go)
+	ownKnown   bool
 
 	// Production gateways: Redis script calls (INFO commandstats, server-wide)
 	// and the microseconds Redis spent in them over the turns, and the
