@@ -84,12 +84,25 @@ func amountArgs(a store.BillingAmounts) []any {
 		a.ReasoningTokens, int64(a.Cost)}
 }
 
+// The rollup upserts: each adds a key's amounts to its row.
+const (
+	upsertRollupsSQL = `INSERT INTO UsageRollups (day, user_oid, app_id, model, ` + amountCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (day, user_oid, app_id, model) DO UPDATE SET ` + addAmounts
+	upsertMonthsSQL = `INSERT INTO UsageUserMonths (month, user_oid, ` + amountCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (month, user_oid) DO UPDATE SET ` + addAmounts
+	upsertAppDaysSQL = `INSERT INTO UsageAppModelDays (day, app_id, model, ` + amountCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (day, app_id, model) DO UPDATE SET ` + addAmounts
+)
+
 // addRollups adds d to the three rollup tables inside tx.
-func addRollups(ctx context.Context, tx *sql.Tx, d rollupDelta) error {
+func (s *Store) addRollups(ctx context.Context, tx *sql.Tx, d rollupDelta) error {
 	if len(d) == 0 {
 		return nil
 	}
-	if err := upsertRollups(ctx, tx, d); err != nil {
+	if err := s.upsertRollups(ctx, tx, d); err != nil {
 		return err
 	}
 	type monthKey struct{ month, user string }
@@ -102,52 +115,39 @@ func addRollups(ctx context.Context, tx *sql.Tx, d rollupDelta) error {
 		ak := appKey{k.day, k.app, k.model}
 		apps[ak] = apps[ak].Add(a)
 	}
-	err := upsertEach(ctx, tx, `INSERT INTO UsageUserMonths (month, user_oid, `+amountCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (month, user_oid) DO UPDATE SET `+addAmounts,
-		months, func(a, b monthKey) bool {
-			return a.month < b.month || a.month == b.month && a.user < b.user
-		}, func(k monthKey) []any { return []any{k.month, k.user} })
+	err := upsertEach(ctx, tx.StmtContext(ctx, s.stmts.months), months, func(a, b monthKey) bool {
+		return a.month < b.month || a.month == b.month && a.user < b.user
+	}, func(k monthKey) []any { return []any{k.month, k.user} })
 	if err != nil {
 		return err
 	}
-	return upsertEach(ctx, tx, `INSERT INTO UsageAppModelDays (day, app_id, model, `+amountCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (day, app_id, model) DO UPDATE SET `+addAmounts,
-		apps, func(a, b appKey) bool {
-			if a.day != b.day {
-				return a.day < b.day
-			}
-			return a.app < b.app || a.app == b.app && a.model < b.model
-		}, func(k appKey) []any { return []any{k.day, k.app, k.model} })
+	return upsertEach(ctx, tx.StmtContext(ctx, s.stmts.dailyApps), apps, func(a, b appKey) bool {
+		if a.day != b.day {
+			return a.day < b.day
+		}
+		return a.app < b.app || a.app == b.app && a.model < b.model
+	}, func(k appKey) []any { return []any{k.day, k.app, k.model} })
 }
 
 // upsertRollups adds d to UsageRollups only.
-func upsertRollups(ctx context.Context, tx *sql.Tx, d rollupDelta) error {
-	return upsertEach(ctx, tx, `INSERT INTO UsageRollups (day, user_oid, app_id, model, `+amountCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (day, user_oid, app_id, model) DO UPDATE SET `+addAmounts,
-		d, func(a, b rollupKey) bool {
-			switch {
-			case a.day != b.day:
-				return a.day < b.day
-			case a.user != b.user:
-				return a.user < b.user
-			case a.app != b.app:
-				return a.app < b.app
-			}
-			return a.model < b.model
-		}, func(k rollupKey) []any { return []any{k.day, k.user, k.app, k.model} })
+func (s *Store) upsertRollups(ctx context.Context, tx *sql.Tx, d rollupDelta) error {
+	return upsertEach(ctx, tx.StmtContext(ctx, s.stmts.rollups), d, func(a, b rollupKey) bool {
+		switch {
+		case a.day != b.day:
+			return a.day < b.day
+		case a.user != b.user:
+			return a.user < b.user
+		case a.app != b.app:
+			return a.app < b.app
+		}
+		return a.model < b.model
+	}, func(k rollupKey) []any { return []any{k.day, k.user, k.app, k.model} })
 }
 
-// upsertEach runs the prepared upsert query once per key of m, in key order,
-// with the key's columns followed by its amounts.
-func upsertEach[K comparable](ctx context.Context, tx *sql.Tx, query string,
+// upsertEach runs the upsert stmt (a transaction's) once per key of m, in key
+// order, with the key's columns followed by its amounts, and closes it.
+func upsertEach[K comparable](ctx context.Context, stmt *sql.Stmt,
 	m map[K]store.BillingAmounts, less func(a, b K) bool, keyArgs func(K) []any) error {
-	stmt, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return err
-	}
 	defer stmt.Close()
 	for _, k := range sortedKeys(m, less) {
 		if _, err := stmt.ExecContext(ctx, append(keyArgs(k), amountArgs(m[k])...)...); err != nil {
@@ -229,7 +229,7 @@ func (s *Store) rebuildFrom(ctx context.Context, tx *sql.Tx, first time.Time) er
 			return err
 		}
 	}
-	if err := upsertRollups(ctx, tx, d); err != nil {
+	if err := s.upsertRollups(ctx, tx, d); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO UsageUserMonths (month, user_oid, `+amountCols+`)

@@ -19,8 +19,9 @@ import (
 
 // Store is a store.Store on one SQLite database file.
 type Store struct {
-	db  *sql.DB
-	loc *time.Location // billing time zone of the usage rollups
+	db    *sql.DB
+	loc   *time.Location // billing time zone of the usage rollups
+	stmts *writerStmts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -41,9 +42,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, loc: buildOptions(opts).loc}
-	if err := s.syncRollupZone(ctx); err != nil {
+	stmts, err := prepareWriterStmts(ctx, db)
+	if err != nil {
 		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, loc: buildOptions(opts).loc, stmts: stmts}
+	if err := s.syncRollupZone(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -87,7 +93,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *Store) Dialect() string { return "sqlite" }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(s.stmts.close(), s.db.Close()) }
 
 // DB exposes the underlying handle (for tests and maintenance tools).
 func (s *Store) DB() *sql.DB { return s.db }

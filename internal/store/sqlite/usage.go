@@ -19,7 +19,7 @@ const usageCols = `request_id, created_at, user_oid, key_id, app_id, model, endp
 // only CPU of a pinned gateway: about 25 µs a row (two B-tree inserts plus
 // the indexes), so 8 rows are about 0.2 ms, where 32 were 0.8–4 ms on a busy
 // VM and showed in the requests' p99 (execution traces, issue 2). Statements
-// are prepared once per batch: without the pauses, 8-row statements cost the
+// are prepared once (writerStmts): without the pauses, 8-row statements cost the
 // same CPU as 32-row ones (BenchmarkInsertUsage, 5.9 ms per 256 rows). The
 // pauses are what costs: with -cpu 1, 6.5 ms against 4.9 ms per 256 rows, since
 // an otherwise idle process parks its thread at each; a busy gateway runs
@@ -72,14 +72,6 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 		return r.CreatedAt
 	}
 	return mapErr(s.inTx(ctx, func(tx *sql.Tx) error {
-		var full *sql.Stmt // the statement of a whole chunk, prepared once
-		if len(rows) >= usageChunk {
-			var err error
-			if full, err = tx.PrepareContext(ctx, insertUsageSQL(usageChunk)); err != nil {
-				return err
-			}
-			defer full.Close()
-		}
 		// Only the rows actually inserted count towards the rollups.
 		delta := rollupDelta{}
 		args := make([]any, 0, min(len(rows), usageChunk)*usageParams)
@@ -96,13 +88,8 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 					r.CachedTokens, r.ReasoningTokens, int64(r.Cost), r.LatencyMs, r.TTFTMs, r.Stream,
 					r.ErrorCode, r.DelegationMethod, r.Attempts)
 			}
-			var res *sql.Rows
-			var err error
-			if len(chunk) == usageChunk {
-				res, err = full.QueryContext(ctx, args...)
-			} else {
-				res, err = tx.QueryContext(ctx, insertUsageSQL(len(chunk)), args...)
-			}
+			stmt := tx.StmtContext(ctx, s.stmts.insert[len(chunk)])
+			res, err := stmt.QueryContext(ctx, args...)
 			if err == nil {
 				err = addInserted(res, &id, chunk, func(r *store.UsageRecord) {
 					delta.add(s.loc, r, norm(created(r)))
@@ -113,9 +100,10 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 				return fmt.Errorf("rows %d-%d (%s to %s): %w", lo, last,
 					rows[lo].RequestID, rows[last].RequestID, err)
 			}
+			_ = stmt.Close()
 		}
 		y.maybe()
-		if err := addRollups(ctx, tx, delta); err != nil {
+		if err := s.addRollups(ctx, tx, delta); err != nil {
 			return err
 		}
 		y.maybe() // the commit writes the WAL frames

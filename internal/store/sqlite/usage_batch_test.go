@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/antigravity/gateway/internal/money"
+	"github.com/antigravity/gateway/internal/reqscope"
 	"github.com/antigravity/gateway/internal/store"
 )
 
@@ -279,6 +282,55 @@ func BenchmarkInsertUsage(b *testing.B) {
 				err := s.InsertUsage(ctx, rows)
 				cancel()
 				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if cpu1, ok := processCPU(); ok && cpuOK {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/float64(batch), "cpu-ns/row")
+			}
+		})
+	}
+}
+
+// BenchmarkInsertUsageIDOrder writes 64-row batches into a table that
+// already holds 64k rows, with request ids as the gateway made them before
+// (random) and as it makes them now (time first, reqscope.NewID): random ids
+// put each row on another page of the request-id index, and the commit
+// writes every page it touched.
+func BenchmarkInsertUsageIDOrder(b *testing.B) {
+	const batch, prefill = 64, 1000
+	for _, order := range []string{"random", "time"} {
+		b.Run("ids="+order, func(b *testing.B) {
+			s := openBatchStore(b)
+			t0 := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+			rows := make([]store.UsageRecord, batch)
+			var rnd [14]byte
+			fill := func(i int) {
+				for j := range rows {
+					n := i*batch + j
+					created := t0.Add(time.Duration(n) * time.Millisecond)
+					rows[j] = batchRow("", n, t0)
+					rows[j].CreatedAt, rows[j].AppID = created, nil
+					rows[j].UserOID, rows[j].Model = batchUsers[0], batchModels[0]
+					if order == "time" {
+						rows[j].RequestID = reqscope.NewID(created)
+					} else {
+						_, _ = rand.Read(rnd[:])
+						rows[j].RequestID = "req_" + hex.EncodeToString(rnd[:])
+					}
+				}
+			}
+			ctx := context.Background()
+			for i := range prefill {
+				fill(i)
+				if err := s.InsertUsage(ctx, rows); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu0, cpuOK := processCPU()
+			for i := prefill; b.Loop(); i++ {
+				fill(i)
+				if err := s.InsertUsage(ctx, rows); err != nil {
 					b.Fatal(err)
 				}
 			}
