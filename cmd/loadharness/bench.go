@@ -83,17 +83,21 @@ type scenario struct {
 
 // tally is what a scenario measured on one subject, over its rounds.
 type tally struct {
-	lat          []time.Duration
-	roundP50     []time.Duration
-	sent, ok     int
-	errs         int
-	kinds        map[string]int
-	cpu          time.Duration // the subject's process
-	pgCPU        time.Duration // PostgreSQL backends of the bench database (production)
-	pgKnown      bool
-	rssKB, hwmKB int64
-	maxLag       time.Duration
-	sum          Summary // of lat, once the rounds are over
+	lat      []time.Duration
+	roundP50 []time.Duration
+	sent, ok int
+	errs     int
+	kinds    map[string]int
+	cpu      time.Duration // the subject's process
+	// Read and write system calls of the subject's process over its turns
+	// (ioKnown: every turn could be read).
+	sysReads, sysWrites int64
+	ioKnown             bool
+	pgCPU               time.Duration // PostgreSQL backends of the bench database (production)
+	pgKnown             bool
+	rssKB, hwmKB        int64
+	maxLag              time.Duration
+	sum                 Summary // of lat, once the rounds are over
 	// Per request, latency minus the fake's own time on it (servicetime.go),
 	// its summary once the rounds are over, and the successful requests
 	// without a service time.
@@ -482,10 +486,20 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 			}
 			rt := b.redisBefore(ctx, s)
 			cpu0, _ := cpuTime(s.proc.pid())
+			r0, w0, errIO := ioCalls(s.proc.pid())
 			from := time.Now()
 			r := b.run(ctx, s, sc.stream, sc.rate, c.roundDur)
 			t.windows = append(t.windows, window{from, time.Now()})
 			cpu1, _ := cpuTime(s.proc.pid())
+			r1, w1, errIO1 := ioCalls(s.proc.pid())
+			if round == 0 {
+				t.ioKnown = true
+			}
+			if errIO != nil || errIO1 != nil {
+				t.ioKnown = false
+			}
+			t.sysReads += r1 - r0
+			t.sysWrites += w1 - w0
 			b.redisAfter(ctx, s, rt, t)
 			if pg0 != nil && errPG == nil {
 				// Rows of the round's last requests are written within the flush

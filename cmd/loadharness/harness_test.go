@@ -162,6 +162,23 @@ func TestCPUHelpers(t *testing.T) {
 	if rss, _, err := memory(os.Getpid()); err != nil || rss <= 0 {
 		t.Fatalf("rss %d, %v", rss, err)
 	}
+	// Three writes to a file count three write system calls (the test's
+	// other goroutines may add some).
+	_, w0, err := ioCalls(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, _ = f.Write([]byte("x"))
+	}
+	_ = f.Close()
+	if _, w1, err := ioCalls(os.Getpid()); err != nil || w1-w0 < 3 {
+		t.Errorf("write calls %d → %d (%v), want at least 3 more", w0, w1, err)
+	}
 }
 
 func TestBudgetFigures(t *testing.T) {

@@ -140,6 +140,37 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / userHZ, nil
 }
 
+// ioCalls returns the read and write system calls a process has made so far
+// (/proc/<pid>/io syscr and syscw: read, write and their vector and
+// positional forms, on sockets and files alike).
+func ioCalls(pid int) (reads, writes int64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0, 0, err
+	}
+	found := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, val, ok := strings.Cut(line, ":")
+		if !ok || (name != "syscr" && name != "syscw") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/io %s: %w", pid, name, err)
+		}
+		found++
+		if name == "syscr" {
+			reads = n
+		} else {
+			writes = n
+		}
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("/proc/%d/io: no syscr/syscw", pid)
+	}
+	return reads, writes, nil
+}
+
 // memory returns a process's resident set size and its peak (VmRSS, VmHWM), in
 // KiB.
 func memory(pid int) (rss, hwm int64, err error) {

@@ -171,6 +171,16 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 		}
 		p("Added p50 round by round (ms): %s.", strings.Join(parts, "; "))
 	}
+	var calls []string
+	for _, s := range r.subjects {
+		if t := sc.tallies[s.name]; t != nil && t.ioKnown && t.sent > 0 {
+			calls = append(calls, fmt.Sprintf("%s %.2f / %.2f", s.name,
+				float64(t.sysReads)/float64(t.sent), float64(t.sysWrites)/float64(t.sent)))
+		}
+	}
+	if len(calls) > 0 {
+		p(" Read / write system calls per request (/proc/<pid>/io; direct: the fake's): %s.", strings.Join(calls, "; "))
+	}
 	var own []string
 	for _, s := range r.subjects {
 		if t := sc.tallies[s.name]; t != nil && t.ownKnown {
