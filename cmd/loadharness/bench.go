@@ -85,6 +85,7 @@ type scenario struct {
 type tally struct {
 	lat      []time.Duration
 	roundP50 []time.Duration
+	roundP99 []time.Duration
 	sent, ok int
 	errs     int
 	kinds    map[string]int
@@ -521,7 +522,9 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 				t.kinds[k] += n
 			}
 			t.maxLag = max(t.maxLag, r.SendLag)
-			t.roundP50 = append(t.roundP50, summarize(r.Latencies).P50)
+			rs := summarize(r.Latencies)
+			t.roundP50 = append(t.roundP50, rs.P50)
+			t.roundP99 = append(t.roundP99, rs.P99)
 			t.lat = append(t.lat, r.Latencies...)
 			t.over = append(t.over, r.Overheads...)
 			t.untimed += r.Untimed

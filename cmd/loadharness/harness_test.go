@@ -64,6 +64,32 @@ func TestDriverAgainstFake(t *testing.T) {
 	}
 }
 
+func TestMedianAdded(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name           string
+		target, direct []time.Duration
+		want           time.Duration
+		ok             bool
+	}{
+		{"odd: the middle difference", ms(5, 30, 7), ms(4, 4, 4), 3 * time.Millisecond, true},
+		{"paired by round, not by size", ms(10, 3), ms(9, 1), 1500 * time.Microsecond, true},
+		{"a shorter side bounds the rounds", ms(2, 50, 60), ms(1), time.Millisecond, true},
+		{"no rounds", nil, ms(1), 0, false},
+	} {
+		got, ok := medianAdded(tc.target, tc.direct)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: medianAdded = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 // TestRequestTag checks the driver's tag survives into the fake's parse and
 // leaves the body a valid object.
 func TestRequestTag(t *testing.T) {

@@ -117,8 +117,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.driverCPU, "driver-cpu", "1", "CPU list of the driver and the fake provider")
 	fs.BoolVar(&c.pinServices, "pin-services", true, "with -pin: also pin the bench database's PostgreSQL backends and the Redis server to -driver-cpu "+
 		"(they stand for other hosts; unpinned they preempt the gateway on its core)")
-	fs.IntVar(&c.rounds, "rounds", 3, "measured rounds per scenario; each round visits every target once")
-	fs.DurationVar(&c.roundDur, "round", 5*time.Second, "length of one target's turn in a round")
+	fs.IntVar(&c.rounds, "rounds", 5, "measured rounds per scenario; each round visits every target once")
+	fs.DurationVar(&c.roundDur, "round", 3*time.Second, "length of one target's turn in a round")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured warm-up per target before each scenario")
 	fs.Float64Var(&c.rate, "rate", 1000, "scenario A: non-streaming requests per second")
 	fs.Float64Var(&c.streamRt, "stream-rate", 500, "scenario B: streams per second")
