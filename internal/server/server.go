@@ -128,7 +128,15 @@ func (s *root) observe(sc *reqscope.Scope) {
 	if sc.Route == "" && sc.Status < 400 {
 		return // health, readiness and metrics scrapes are not logged
 	}
-	s.d.Log.LogAttrs(context.Background(), slog.LevelInfo, "request", sc.LogAttrs(now)...)
+	// The record is built here rather than by Logger.LogAttrs, which records
+	// the caller's program counter (runtime.Callers) for a source the access
+	// log never shows: 1 % of the gateway's CPU at 1,000 req/s.
+	ctx := context.Background()
+	if h := s.d.Log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
+		rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+		rec.AddAttrs(sc.LogAttrs(now)...)
+		_ = h.Handle(ctx, rec)
+	}
 }
 
 func metricsCode(status int) string { return metrics.Code(status) }
