@@ -153,8 +153,19 @@ func jsonErrText(err error) string {
 	return strings.TrimPrefix(s, "json: ")
 }
 
-// quote returns s as a JSON string.
+// quote returns s as a JSON string, as encoding/json writes it. A string of
+// printable ASCII that JSON and encoding/json's HTML escaping leave alone (a
+// model name, always in practice) is copied between quotes, without
+// reflection.
 func quote(s string) json.RawMessage {
-	b, _ := json.Marshal(s)
-	return b
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return b
+		}
+	}
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

@@ -146,3 +146,14 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestQuote checks quote writes every string as encoding/json does.
+func TestQuote(t *testing.T) {
+	for _, s := range []string{"", "gpt-4o-mini", "models/gemini-1.5", "a b~{}", `a"b`, `a\b`, "<tag>", "x&y",
+		"caf\u00e9", "\x01", "\x7f", "tab\there", "\xff", "\u2028"} {
+		want, _ := json.Marshal(s)
+		if got := quote(s); string(got) != string(want) {
+			t.Errorf("quote(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
