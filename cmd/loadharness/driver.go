@@ -156,13 +156,13 @@ func (d *Driver) Run(ctx context.Context, t Target, rate float64, dur time.Durat
 		r.Latencies = append(r.Latencies, lat[i])
 	}
 	if ids != nil {
-		r.overheads(ctx, d, ids[:n], lat, kinds)
+		r.fillOverheads(ctx, d, ids[:n], lat, kinds)
 	}
 	return r
 }
 
-// overheads fills r.Overheads from the fake's service times of ids.
-func (r *Result) overheads(ctx context.Context, d *Driver, ids []uint64, lat []time.Duration, kinds []string) {
+// fillOverheads fills r.Overheads from the fake's service times of ids.
+func (r *Result) fillOverheads(ctx context.Context, d *Driver, ids []uint64, lat []time.Duration, kinds []string) {
 	// The fake is asked even when ctx has ended: its times must not be left
 	// to the next run.
 	times, err := fetchServiceTimes(context.WithoutCancel(ctx), d.Client, d.ServiceURL)
