@@ -91,9 +91,9 @@ type tally struct {
 	kinds    map[string]int
 	cpu      time.Duration // the subject's process
 	// Read and write system calls of the subject's process over its turns
-	// (ioKnown: every turn could be read).
+	// (ioFailed: some turn's could not be read).
 	sysReads, sysWrites int64
-	ioKnown             bool
+	ioFailed            bool
 	pgCPU               time.Duration // PostgreSQL backends of the bench database (production)
 	pgKnown             bool
 	rssKB, hwmKB        int64
@@ -493,12 +493,7 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 			t.windows = append(t.windows, window{from, time.Now()})
 			cpu1, _ := cpuTime(s.proc.pid())
 			r1, w1, errIO1 := ioCalls(s.proc.pid())
-			if round == 0 {
-				t.ioKnown = true
-			}
-			if errIO != nil || errIO1 != nil {
-				t.ioKnown = false
-			}
+			t.ioFailed = t.ioFailed || errIO != nil || errIO1 != nil
 			t.sysReads += r1 - r0
 			t.sysWrites += w1 - w0
 			b.redisAfter(ctx, s, rt, t)

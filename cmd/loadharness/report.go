@@ -177,7 +177,7 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 	}
 	var calls []string
 	for _, s := range r.subjects {
-		if t := sc.tallies[s.name]; t != nil && t.ioKnown && t.sent > 0 {
+		if t := sc.tallies[s.name]; t != nil && !t.ioFailed && t.sent > 0 {
 			calls = append(calls, fmt.Sprintf("%s %.2f / %.2f", s.name,
 				float64(t.sysReads)/float64(t.sent), float64(t.sysWrites)/float64(t.sent)))
 		}
