@@ -288,9 +288,12 @@ func (c *call) whole(clientCtx, ctx context.Context, w http.ResponseWriter, resp
 	}
 	// Only the usage is decoded; the rest of the reply is scanned past.
 	raw, _ := jsonscan.Lookup(b, "usage")
+	var reported bool
 	if u, ok := decodeUsage(raw); ok { // false for a missing or null usage too
-		c.tokens = tokensOf(&u)
-	} else { // no usage reported: count locally (rare; decode the content then)
+		c.tokens, reported = tokensOf(&u)
+	}
+	if !reported { // no usage reported: count locally (rare; decode the content then)
+		c.tokens = usage.Tokens{}
 		var content struct {
 			Choices []struct {
 				Message struct {
@@ -333,10 +336,13 @@ func (c *call) stream(ctx, clientCtx context.Context, w http.ResponseWriter, bod
 	}
 	res := relay(ctx, w, body, c.req.IncludeUsage, sent, c.h.d.Now, begin)
 	c.ttft = res.firstEvent
+	var reported bool
 	if res.usage != nil {
-		c.tokens = tokensOf(res.usage)
-	} else {
+		c.tokens, reported = tokensOf(res.usage)
+	}
+	if !reported {
 		// No usage arrived: count what was produced so far, locally.
+		c.tokens = usage.Tokens{}
 		c.tokens.Prompt = c.localPromptTokens()
 		c.tokens.Completion = c.localTokens(streamedText(res.content))
 	}
@@ -399,7 +405,7 @@ func (c *call) fail(e *apierror.Error) error {
 	return e
 }
 
-func tokensOf(u *upstreamUsage) usage.Tokens {
+func tokensOf(u *upstreamUsage) (usage.Tokens, bool) {
 	t := usage.Tokens{Prompt: u.PromptTokens, Completion: u.CompletionTokens}
 	if u.PromptTokensDetails != nil {
 		t.Cached = u.PromptTokensDetails.CachedTokens
@@ -407,7 +413,10 @@ func tokensOf(u *upstreamUsage) usage.Tokens {
 	if u.CompletionTokensDetails != nil {
 		t.Reasoning = u.CompletionTokensDetails.ReasoningTokens
 	}
-	return t
+	// A negative count is not believed: its row would fail the usage tables'
+	// checks (holding up the rows batched with it) and Prometheus counters
+	// panic on a negative add. The caller counts locally instead.
+	return t, t.Prompt >= 0 && t.Completion >= 0 && t.Cached >= 0 && t.Reasoning >= 0
 }
 
 // localPromptTokens counts the prompt offline (messages as validated, tools
