@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -313,8 +314,16 @@ func (r *Recorder) take(all bool) []store.UsageRecord {
 }
 
 // write ensures the partitions of batch's months that were not ensured yet,
-// then inserts it.
-func (r *Recorder) write(ctx context.Context, batch []store.UsageRecord) error {
+// then inserts it. A panic in the writer (a bug) comes back as a failed
+// write: the batch stays queued for the retry, where a crash would lose every
+// queued row, and Run and Close keep taking turns at writing.
+func (r *Recorder) write(ctx context.Context, batch []store.UsageRecord) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("usage writer panicked: %v\n%s", p, debug.Stack())
+			r.onFlush(len(batch), err)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, r.o.WriteTimeout)
 	defer cancel()
 	if months := r.newMonths(batch); len(months) > 0 {
@@ -326,7 +335,7 @@ func (r *Recorder) write(ctx context.Context, batch []store.UsageRecord) error {
 			r.months[monthKey(m)] = struct{}{}
 		}
 	}
-	err := r.w.InsertUsage(ctx, batch)
+	err = r.w.InsertUsage(ctx, batch)
 	r.onFlush(len(batch), err)
 	if err != nil {
 		return fmt.Errorf("insert %d usage rows: %w", len(batch), err)

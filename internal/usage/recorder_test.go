@@ -29,6 +29,8 @@ type fakeWriter struct {
 	loseReplies int
 	// failEnsures makes the next N EnsureUsagePartitions calls fail.
 	failEnsures int
+	// panics makes the next N InsertUsage calls panic without writing.
+	panics int
 	// down makes every InsertUsage call fail.
 	down bool
 	// delay is how long each InsertUsage takes.
@@ -68,6 +70,10 @@ func (f *fakeWriter) InsertUsage(ctx context.Context, rows []store.UsageRecord) 
 	if f.failInserts > 0 {
 		f.failInserts--
 		return errDown
+	}
+	if f.panics > 0 {
+		f.panics--
+		panic("store bug")
 	}
 	ids := make([]string, len(rows))
 	for i, r := range rows {
@@ -382,6 +388,43 @@ func TestRecorderCloseRetriesUntilWriterRecovers(t *testing.T) {
 		}
 		if !reflect.DeepEqual(order, []string{"a"}) {
 			t.Errorf("stored %v", order)
+		}
+	})
+}
+
+// A store that panics is a bug, but it must not take the queued rows with
+// it: the panic becomes a failed write, the batch stays queued and is retried,
+// and Run and Close still take turns writing.
+func TestRecorderWriterPanicKeepsRows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newFakeWriter()
+		w.panics = 2
+		var flushErrs []error
+		r := NewRecorder(w, RecorderOptions{BatchSize: 2, FlushInterval: 100 * time.Millisecond,
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Log: quiet(),
+			OnFlush: func(n int, err error) { flushErrs = append(flushErrs, err) }})
+		stop := startRun(r)
+		for _, id := range ids("r", 0, 3) {
+			r.Record(row(id))
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		stop()
+		r.Record(row("late"))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Fatalf("Close after panics: %v", err)
+		}
+		_, attempts, order := w.snapshot()
+		if want := append(ids("r", 0, 3), "late"); !reflect.DeepEqual(order, want) {
+			t.Errorf("stored %v, want %v", order, want)
+		}
+		if len(attempts) < 4 {
+			t.Errorf("%d insert attempts, want the two that panicked retried", len(attempts))
+		}
+		if len(flushErrs) < 2 || flushErrs[0] == nil || !strings.Contains(flushErrs[0].Error(), "store bug") {
+			t.Errorf("flush errors %v, want the panics reported as failed writes", flushErrs)
 		}
 	})
 }
