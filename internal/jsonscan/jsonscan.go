@@ -39,6 +39,9 @@ func (k Key) Is(name string) bool {
 	return unescapeKey(k.raw) == name
 }
 
+// String is the key unescaped, as Members gives it.
+func (k Key) String() string { return keyString(k.raw, k.escaped) }
+
 // Each is Members without turning keys into strings: for readers that look
 // for a few known keys on the hot path.
 func Each(b []byte, fn func(key Key, value []byte)) bool {

@@ -138,7 +138,16 @@ func DecodeMessages(raw json.RawMessage) ([]Message, error) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, &ShapeError{Param: "messages", Want: "an array", Got: kindOf(raw)}
 	}
-	// Fast path: the whole array in one decoding. Any type error (or a null
+	if msgs, ok := fastMessages(raw); ok {
+		return msgs, nil
+	}
+	return decodeMessagesJSON(raw)
+}
+
+// decodeMessagesJSON is DecodeMessages through encoding/json, for what
+// fastMessages leaves: it also words the errors.
+func decodeMessagesJSON(raw json.RawMessage) ([]Message, error) {
+	// The whole array in one decoding. Any type error (or a null
 	// element) falls back to decoding element by element, which names the
 	// element at fault.
 	var ws []*wireMessage
@@ -173,7 +182,7 @@ func DecodeMessages(raw json.RawMessage) ([]Message, error) {
 
 // message converts the i-th wire message, decoding its content.
 func (w *wireMessage) message(i int, m *Message) error {
-	content, err := decodeContent("messages["+itoa(i)+"].content", w.Content)
+	content, err := decodeContent(i, w.Content)
 	if err != nil {
 		return err
 	}
@@ -185,15 +194,18 @@ func (w *wireMessage) message(i int, m *Message) error {
 	return nil
 }
 
-func decodeContent(param string, raw json.RawMessage) (Content, error) {
+// decodeContent decodes the content of the i-th message. The path of a value
+// of the wrong type is built only for the error.
+func decodeContent(i int, raw json.RawMessage) (Content, error) {
+	param := func() string { return "messages[" + itoa(i) + "].content" }
 	switch {
 	case len(raw) == 0:
 		return Content{Kind: ContentAbsent}, nil
 	case isNullJSON(raw):
 		return Content{Kind: ContentNull}, nil
 	case raw[0] == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, err := jsonString(raw)
+		if err != nil {
 			return Content{}, err
 		}
 		return Content{Kind: ContentString, Text: s}, nil
@@ -204,17 +216,17 @@ func decodeContent(param string, raw json.RawMessage) (Content, error) {
 		}
 		parts := make([]Part, len(elems))
 		for j, elem := range elems {
-			p := param + "[" + itoa(j) + "]"
+			p := func() string { return param() + "[" + itoa(j) + "]" }
 			if elem[0] != '{' {
-				return Content{}, &ShapeError{Param: p, Want: "an object", Got: kindOf(elem)}
+				return Content{}, &ShapeError{Param: p(), Want: "an object", Got: kindOf(elem)}
 			}
 			if err := json.Unmarshal(elem, &parts[j]); err != nil {
-				return Content{}, shapeFromJSON(p, err)
+				return Content{}, shapeFromJSON(p(), err)
 			}
 		}
 		return Content{Kind: ContentParts, Parts: parts}, nil
 	default:
-		return Content{}, &ShapeError{Param: param, Want: "one of a string or array of objects", Got: kindOf(raw)}
+		return Content{}, &ShapeError{Param: param(), Want: "one of a string or array of objects", Got: kindOf(raw)}
 	}
 }
 
