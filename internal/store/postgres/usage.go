@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"time"
 
@@ -36,23 +35,20 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 		return nil
 	}
 	t := now()
-	values := make([][]any, len(rows))
+	created := make([]time.Time, len(rows))
 	months := map[time.Time]bool{}
 	for i := range rows {
 		r := &rows[i]
 		if r.RequestID == "" {
 			return fmt.Errorf("postgres: insert usage: row %d: empty request_id", i)
 		}
-		created := t
+		created[i] = t
 		if !r.CreatedAt.IsZero() {
-			created = norm(r.CreatedAt)
+			created[i] = norm(r.CreatedAt)
 		}
-		months[monthStart(created)] = true
-		values[i] = []any{r.RequestID, created, r.UserOID, r.KeyID, r.AppID, r.Model,
-			r.EndpointID, int32(r.Status), r.PromptTokens, r.CompletionTokens, r.CachedTokens,
-			r.ReasoningTokens, int64(r.Cost), r.LatencyMs, r.TTFTMs, r.Stream, r.ErrorCode,
-			r.DelegationMethod, int32(r.Attempts)}
+		months[monthStart(created[i])] = true
 	}
+	values := &usageRows{rows: rows, created: created}
 	ensure := func() error {
 		for m := range months {
 			if err := s.ensurePartition(ctx, m); err != nil {
@@ -80,12 +76,12 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 	return mapErr(err, "postgres: insert usage")
 }
 
-func (s *Store) insertUsage(ctx context.Context, values [][]any) error {
+func (s *Store) insertUsage(ctx context.Context, values *usageRows) error {
 	cols := strings.Join(usageColumns(), ", ")
-	if len(values) == 1 {
+	if len(values.rows) == 1 {
 		_, err := s.pool.Exec(ctx, usageInsertSQL(`
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-			`$20`), append(values[0], s.loc.String())...)
+			`$20`), append(values.row(0), s.loc.String())...)
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -95,8 +91,8 @@ func (s *Store) insertUsage(ctx context.Context, values [][]any) error {
 			CREATE TEMP TABLE usage_staging (LIKE UsageLogs INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_staging"}, usageColumns(),
-			&yieldingRows{rows: values}); err != nil {
+		values.i = 0
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_staging"}, usageColumns(), values); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, usageInsertSQL(`SELECT `+cols+` FROM usage_staging`, `$1`), s.loc.String())
@@ -104,29 +100,37 @@ func (s *Store) insertUsage(ctx context.Context, values [][]any) error {
 	})
 }
 
-// yieldingRows is the COPY source of a usage batch. pgx encodes the rows as
-// it reads them, which for a batch of hundreds holds the CPU for about a
-// millisecond without a blocking call; on a gateway with one core (or one P)
-// the requests in flight would wait that long. It lets them run every
-// yieldRows rows.
-type yieldingRows struct {
-	rows [][]any
-	i    int
+// usageRows is the COPY source of a usage batch. pgx encodes the rows as it
+// reads them, which for a batch of hundreds is about a millisecond of CPU
+// without a blocking call; on a gateway with one core (or one P) the requests
+// in flight would wait that long. It boxes each row's values only when pgx
+// reads it (boxing them all up front was such a run of its own, before the
+// transaction began) and paces the reading with a store.Pacer.
+type usageRows struct {
+	rows    []store.UsageRecord
+	created []time.Time // each row's created_at, normalized
+	i       int
+	pace    store.Pacer
 }
 
-const yieldRows = 32
-
-func (y *yieldingRows) Next() bool {
-	y.i++
-	if y.i%yieldRows == 0 {
-		runtime.Gosched()
-	}
-	return y.i <= len(y.rows)
+func (u *usageRows) Next() bool {
+	u.pace.Maybe()
+	u.i++
+	return u.i <= len(u.rows)
 }
 
-func (y *yieldingRows) Values() ([]any, error) { return y.rows[y.i-1], nil }
+func (u *usageRows) Values() ([]any, error) { return u.row(u.i - 1), nil }
 
-func (y *yieldingRows) Err() error { return nil }
+func (u *usageRows) Err() error { return nil }
+
+// row is the i-th row's values in usageColumns' order.
+func (u *usageRows) row(i int) []any {
+	r := &u.rows[i]
+	return []any{r.RequestID, u.created[i], r.UserOID, r.KeyID, r.AppID, r.Model,
+		r.EndpointID, int32(r.Status), r.PromptTokens, r.CompletionTokens, r.CachedTokens,
+		r.ReasoningTokens, int64(r.Cost), r.LatencyMs, r.TTFTMs, r.Stream, r.ErrorCode,
+		r.DelegationMethod, int32(r.Attempts)}
+}
 
 // isMissingPartition reports the error of a row that fits no partition.
 func isMissingPartition(err error) bool {

@@ -76,9 +76,9 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 		delta := rollupDelta{}
 		args := make([]any, 0, min(len(rows), usageChunk)*usageParams)
 		var id sql.RawBytes
-		var y yielder
+		var y store.Pacer
 		for lo := 0; lo < len(rows); lo += usageChunk {
-			y.maybe() // between statements: a statement is not interrupted
+			y.Maybe() // between statements: a statement is not interrupted
 			chunk := rows[lo:min(lo+usageChunk, len(rows))]
 			args = args[:0]
 			for i := range chunk {
@@ -102,11 +102,11 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.UsageRecord) error
 			}
 			_ = stmt.Close()
 		}
-		y.maybe()
+		y.Maybe()
 		if err := s.addRollups(ctx, tx, delta); err != nil {
 			return err
 		}
-		y.maybe() // the commit writes the WAL frames
+		y.Maybe() // the commit writes the WAL frames
 		return nil
 	}), "sqlite: insert usage")
 }
@@ -135,36 +135,6 @@ func addInserted(res *sql.Rows, id *sql.RawBytes, chunk []store.UsageRecord,
 		return err
 	}
 	return res.Close()
-}
-
-// yieldEvery is how long a usage write runs before pausing for yieldPause.
-const (
-	yieldEvery = 50 * time.Microsecond
-	yieldPause = 200 * time.Microsecond
-)
-
-// yielder pauses a long in-process write now and then. SQLite runs in this
-// process (modernc.org/sqlite is plain Go), so a batch of a few hundred rows is
-// milliseconds of work in one goroutine that never blocks. While it runs the
-// scheduler does not poll the network (only sysmon does, every 10 ms), so with
-// one CPU (GOMAXPROCS=1 when pinned) requests whose bytes arrived wait for the
-// whole batch: +4–5 ms at p99 at 1,000 req/s. runtime.Gosched is not enough:
-// the run queue is served before the network is polled. A sleep parks the
-// writer long enough for the scheduler to poll the network and run the
-// requests; the write then resumes. The transaction holds the write lock a
-// few milliseconds longer, and only the usage writer writes often.
-type yielder struct{ last time.Time }
-
-func (y *yielder) maybe() {
-	now := time.Now()
-	if y.last.IsZero() {
-		y.last = now
-		return
-	}
-	if now.Sub(y.last) >= yieldEvery {
-		time.Sleep(yieldPause)
-		y.last = time.Now()
-	}
 }
 
 // usageWhere turns a filter into a WHERE clause.

@@ -343,7 +343,7 @@ func BenchmarkInsertUsageIDOrder(b *testing.B) {
 }
 
 // processCPU is the CPU time (user + system, all threads) of this process so
-// far, from /proc/self/stat (Linux only, 10 ms resolution): the yielder's
+// far, from /proc/self/stat (Linux only, 10 ms resolution): the pacer's
 // sleeps make ns/op mostly waiting.
 func processCPU() (time.Duration, bool) {
 	b, err := os.ReadFile("/proc/self/stat")
