@@ -78,6 +78,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, chat bool) (*p
 	if err != nil {
 		return nil, err
 	}
+	sc.ModelKnown = true
 	return &prepared{principal: p, req: req, subject: subject, pool: pool}, nil
 }
 

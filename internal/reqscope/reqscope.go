@@ -12,19 +12,22 @@ import (
 
 // Scope describes one request. Only the goroutine serving the request writes it.
 type Scope struct {
-	ID        string
-	Start     time.Time
-	Route     string
-	UserOID   string
-	KeyID     int64
-	AppID     string
-	Model     string
-	Endpoint  string
-	Status    int
-	ErrorCode string
-	Stream    bool
-	Tokens    int64
-	Attempts  int
+	ID      string
+	Start   time.Time
+	Route   string
+	UserOID string
+	KeyID   int64
+	AppID   string
+	Model   string // as the request named it
+	// ModelKnown says Model is a configured model, so a metrics label may
+	// carry it (a name the caller made up would add a series each).
+	ModelKnown bool
+	Endpoint   string
+	Status     int
+	ErrorCode  string
+	Stream     bool
+	Tokens     int64
+	Attempts   int
 	// Upstream is the time spent waiting for upstream response headers,
 	// over every attempt: duration minus it is the gateway's own share.
 	Upstream time.Duration

@@ -122,7 +122,11 @@ func (s *root) methodAllowed(r *http.Request) (string, bool) {
 func (s *root) observe(sc *reqscope.Scope) {
 	now := s.d.Now()
 	if s.d.Metrics != nil && sc.Route != "" {
-		s.d.Metrics.Requests.WithLabelValues(sc.Route, sc.Model, metricsCode(sc.Status)).Inc()
+		model := "" // unknown models count together: callers choose the names
+		if sc.ModelKnown {
+			model = sc.Model
+		}
+		s.d.Metrics.Requests.WithLabelValues(sc.Route, model, metricsCode(sc.Status)).Inc()
 		s.d.Metrics.Duration.WithLabelValues(sc.Route).Observe(now.Sub(sc.Start).Seconds())
 	}
 	if sc.Route == "" && sc.Status < 400 {
