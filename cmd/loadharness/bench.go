@@ -107,8 +107,12 @@ type tally struct {
 	untimed    int
 	serviceErr error
 	windows    []window // the turns (gateways: to read their own time from the access log)
-	own        Summary  // gateways, non-streaming: own time per request (owntime.go)
-	ownKnown   bool
+	// Steal time (/proc/stat) of the proxies' and the driver's CPUs over the
+	// turns, and the turns' length (stealFailed: some turn's could not be read).
+	stealProxy, stealDriver, turns time.Duration
+	stealFailed                    bool
+	own                            Summary // gateways, non-streaming: own time per request (owntime.go)
+	ownKnown                       bool
 
 	// Production gateways: Redis script calls (INFO commandstats, server-wide)
 	// and the microseconds Redis spent in them over the turns, and the
@@ -488,9 +492,18 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 			rt := b.redisBefore(ctx, s)
 			cpu0, _ := cpuTime(s.proc.pid())
 			r0, w0, errIO := ioCalls(s.proc.pid())
+			st0, errSt := coreTimes()
 			from := time.Now()
 			r := b.run(ctx, s, sc.stream, sc.rate, c.roundDur)
 			t.windows = append(t.windows, window{from, time.Now()})
+			st1, errSt1 := coreTimes()
+			t.turns += time.Since(from)
+			t.stealFailed = t.stealFailed || errSt != nil || errSt1 != nil
+			if !t.stealFailed {
+				pc, dc := firstCPU(c.proxyCPU), firstCPU(c.driverCPU)
+				t.stealProxy += st1[pc].steal - st0[pc].steal
+				t.stealDriver += st1[dc].steal - st0[dc].steal
+			}
 			cpu1, _ := cpuTime(s.proc.pid())
 			r1, w1, errIO1 := ioCalls(s.proc.pid())
 			t.ioFailed = t.ioFailed || errIO != nil || errIO1 != nil

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -181,6 +182,12 @@ func TestWriteReportKeepsTheRest(t *testing.T) {
 func TestCPUHelpers(t *testing.T) {
 	if cpuCount("1") != 1 || cpuCount("0,2") != 2 || cpuCount("2-5") != 4 || firstCPU("3-4") != 3 {
 		t.Fatal("cpu lists")
+	}
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	stat := "cpu  9 9 9 9 9 9 9 9 9 9\ncpu0 100 2 30 5000 7 1 2 40 50 0\ncpu1 10 0 3 900 0 0 0 0 0 0\nintr 5\n"
+	want := map[int]cpuTimes{0: {busy: 1350 * time.Millisecond, steal: 400 * time.Millisecond}, 1: {busy: 130 * time.Millisecond}}
+	if got := parseCoreTimes([]byte(stat)); !reflect.DeepEqual(got, want) {
+		t.Errorf("parseCoreTimes = %v, want %v", got, want)
 	}
 	if _, err := cpuTime(os.Getpid()); err != nil {
 		t.Skip("no /proc:", err)

@@ -193,14 +193,24 @@ func memory(pid int) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
-// coreBusy returns the busy time of each CPU so far (/proc/stat: everything
-// but idle and iowait), indexed by CPU number.
-func coreBusy() (map[int]time.Duration, error) {
+// cpuTimes is one CPU's time so far, from /proc/stat.
+type cpuTimes struct {
+	busy  time.Duration // everything but idle, iowait and steal
+	steal time.Duration // the hypervisor ran something else while this vCPU wanted to run
+}
+
+// coreTimes returns each CPU's times so far, indexed by CPU number.
+func coreTimes() (map[int]cpuTimes, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return nil, err
 	}
-	out := map[int]time.Duration{}
+	return parseCoreTimes(b), nil
+}
+
+// parseCoreTimes reads the per-CPU lines of /proc/stat.
+func parseCoreTimes(b []byte) map[int]cpuTimes {
+	out := map[int]cpuTimes{}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 6 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
@@ -210,15 +220,32 @@ func coreBusy() (map[int]time.Duration, error) {
 		if err != nil {
 			continue
 		}
-		var busy uint64
+		var busy, steal uint64
 		for j, v := range f[1:] {
-			if j == 3 || j == 4 || j >= 7 { // idle, iowait, steal; guest time is already in user
-				continue
-			}
 			x, _ := strconv.ParseUint(v, 10, 64)
-			busy += x
+			switch {
+			case j == 7:
+				steal = x
+			case j == 3 || j == 4 || j > 7: // idle, iowait; guest time is already in user
+			default:
+				busy += x
+			}
 		}
-		out[n] = time.Duration(busy) * time.Second / userHZ
+		out[n] = cpuTimes{busy: time.Duration(busy) * time.Second / userHZ, steal: time.Duration(steal) * time.Second / userHZ}
+	}
+	return out
+}
+
+// coreBusy returns the busy time of each CPU so far (/proc/stat: everything
+// but idle, iowait and steal), indexed by CPU number.
+func coreBusy() (map[int]time.Duration, error) {
+	t, err := coreTimes()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]time.Duration, len(t))
+	for n, c := range t {
+		out[n] = c.busy
 	}
 	return out, nil
 }

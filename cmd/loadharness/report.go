@@ -185,6 +185,16 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 	if len(calls) > 0 {
 		p(" Read / write system calls per request (/proc/<pid>/io; direct: the fake's): %s.", strings.Join(calls, "; "))
 	}
+	var steal []string
+	for _, s := range r.subjects {
+		if t := sc.tallies[s.name]; t != nil && !t.stealFailed && t.turns > 0 && r.cfg.pin {
+			steal = append(steal, fmt.Sprintf("%s %.1f %% / %.1f %%", s.name,
+				100*float64(t.stealProxy)/float64(t.turns), 100*float64(t.stealDriver)/float64(t.turns)))
+		}
+	}
+	if len(steal) > 0 {
+		p(" Time the hypervisor took from the proxies' / the driver's CPU during each target's turns (steal, /proc/stat, 10 ms ticks; a vCPU that is idle accrues none, so it understates what the stall meter counts): %s.", strings.Join(steal, "; "))
+	}
 	var own []string
 	for _, s := range r.subjects {
 		if t := sc.tallies[s.name]; t != nil && t.ownKnown {
