@@ -186,14 +186,19 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 		p(" Read / write system calls per request (/proc/<pid>/io; direct: the fake's): %s.", strings.Join(calls, "; "))
 	}
 	var steal []string
+	var worst float64
 	for _, s := range r.subjects {
 		if t := sc.tallies[s.name]; t != nil && !t.stealFailed && t.turns > 0 && r.cfg.pin {
-			steal = append(steal, fmt.Sprintf("%s %.1f %% / %.1f %%", s.name,
-				100*float64(t.stealProxy)/float64(t.turns), 100*float64(t.stealDriver)/float64(t.turns)))
+			sp, sd := float64(t.stealProxy)/float64(t.turns), float64(t.stealDriver)/float64(t.turns)
+			steal = append(steal, fmt.Sprintf("%s %.1f %% / %.1f %%", s.name, 100*sp, 100*sd))
+			worst = max(worst, sp, sd)
 		}
 	}
 	if len(steal) > 0 {
 		p(" Time the hypervisor took from the proxies' / the driver's CPU during each target's turns (steal, /proc/stat, 10 ms ticks; a vCPU that is idle accrues none, so it understates what the stall meter counts): %s.", strings.Join(steal, "; "))
+		if worst > stealWarn {
+			p(" **The hypervisor took more than %.0f %% of a CPU during some turns: the latency tails of this scenario measure the host, not the proxies.**", 100*stealWarn)
+		}
 	}
 	var own []string
 	for _, s := range r.subjects {
@@ -461,3 +466,7 @@ func writeReport(path, text string) error {
 	}
 	return os.WriteFile(path, []byte(text), 0o644)
 }
+
+// stealWarn is the share of a CPU the hypervisor may take during a target's
+// turns before the report says the scenario's tails measure the host.
+const stealWarn = 0.01
