@@ -86,24 +86,30 @@ func New(ctx context.Context, c Config) (*Instance, error) {
 
 // Run reloads the limits every interval and reconciles the counters used
 // recently with the database (every few seconds; see reconcile.go) until ctx
-// ends.
+// ends: RunReconcile beside Limits.Run.
 func (in *Instance) Run(ctx context.Context, interval time.Duration) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(reconcileTick)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				in.reconcile(ctx, false)
-			}
-		}
+		in.RunReconcile(ctx)
 	}()
 	in.Limits.Run(ctx, interval)
 	<-done
+}
+
+// RunReconcile reconciles the counters used recently with the database every
+// few seconds until ctx ends.
+func (in *Instance) RunReconcile(ctx context.Context) {
+	t := time.NewTicker(reconcileTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			in.reconcile(ctx, false)
+		}
+	}
 }
 
 func (in *Instance) reconcile(ctx context.Context, all bool) {

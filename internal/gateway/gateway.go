@@ -271,30 +271,26 @@ func (g *Gateway) readyChecks() map[string]server.Checker {
 func (g *Gateway) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancelBG = cancel
-	g.bg.Add(6)
-	go func() { defer g.bg.Done(); g.Budget.Run(ctx, g.Config.ConfigRefresh) }()
-	go func() { defer g.bg.Done(); g.Registry.Run(ctx, g.Bus, g.Config.ConfigRefresh) }()
-	go func() { defer g.bg.Done(); g.Kill.Run(ctx, g.Config.ConfigRefresh) }()
-	go func() {
-		defer g.bg.Done()
-		billing.RunRetention(ctx, g.Store, g.Config.UsageRetentionMonths, g.now)
-	}()
-	go func() { defer g.bg.Done(); g.Auth.RunLastUsedFlusher(ctx, 10*time.Second) }()
-	go func() { defer g.bg.Done(); g.keepPartitions(ctx) }()
-	g.bg.Add(1)
-	go func() {
-		defer g.bg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				g.Metrics.UsagePending.Set(float64(g.Recorder.Pending()))
-			}
-		}
-	}()
+	refresh := g.Config.ConfigRefresh
+	loops := []struct {
+		name string
+		run  func(context.Context)
+	}{
+		{"budget_limits", func(ctx context.Context) { g.Budget.Limits.Run(ctx, refresh) }},
+		{"budget_reconcile", g.Budget.RunReconcile},
+		{"models", func(ctx context.Context) { g.Registry.Run(ctx, g.Bus, refresh) }},
+		{"kill_switches", func(ctx context.Context) { g.Kill.Run(ctx, refresh) }},
+		{"usage_retention", func(ctx context.Context) {
+			billing.RunRetention(ctx, g.Store, g.Config.UsageRetentionMonths, g.now)
+		}},
+		{"key_last_used", func(ctx context.Context) { g.Auth.RunLastUsedFlusher(ctx, 10*time.Second) }},
+		{"usage_partitions", g.keepPartitions},
+		{"usage_pending_gauge", g.gaugePending},
+	}
+	g.bg.Add(len(loops))
+	for _, l := range loops {
+		go func() { defer g.bg.Done(); g.supervise(ctx, l.name, l.run) }()
+	}
 	// The recorder has its own lifecycle: it stops in Close, after the server
 	// has drained, so rows of the last requests are still written.
 	go g.Recorder.Run(context.Background())
@@ -302,6 +298,20 @@ func (g *Gateway) startBackground() {
 
 // keepPartitions makes sure this and next month's usage partitions exist, at
 // start and daily.
+// gaugePending sets the usage-pending gauge every second until ctx ends.
+func (g *Gateway) gaugePending(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.Metrics.UsagePending.Set(float64(g.Recorder.Pending()))
+		}
+	}
+}
+
 func (g *Gateway) keepPartitions(ctx context.Context) {
 	for {
 		now := g.now().UTC()

@@ -26,6 +26,8 @@ type Metrics struct {
 	UsagePending    prometheus.Gauge
 	UsageFlushes    *prometheus.CounterVec // result
 	UsageRows       prometheus.Counter
+	// BackgroundPanics counts panics of the background loops (each restarted), by loop.
+	BackgroundPanics *prometheus.CounterVec
 }
 
 // New registers every collector on a fresh registry, with the Go and process
@@ -75,9 +77,12 @@ func New() *Metrics {
 		UsageRows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gateway_usage_rows_written_total", Help: "Usage rows written to the database.",
 		}),
+		BackgroundPanics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_background_panics_total", Help: "Panics of background loops (each restarted after a pause), by loop.",
+		}, []string{"loop"}),
 	}
 	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.TTFT, m.Tokens, m.CostNanos, m.UpstreamErrors,
-		m.UpstreamLatency, m.Attempts, m.Inflight, m.UsagePending, m.UsageFlushes, m.UsageRows} {
+		m.UpstreamLatency, m.Attempts, m.Inflight, m.UsagePending, m.UsageFlushes, m.UsageRows, m.BackgroundPanics} {
 		f(c)
 	}
 	return m
