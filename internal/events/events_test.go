@@ -150,3 +150,62 @@ func TestRedisResubscribeResets(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRedisSubscriberPanic: a subscriber that panics on an event (a bug) is
+// logged; the bus goes on delivering the next events.
+func TestRedisSubscriberPanic(t *testing.T) {
+	u := redistest.URL(t)
+	ctx := context.Background()
+	var logs strings.Builder
+	var logMu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))
+	opt, _ := redis.ParseURL(u)
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	channel := "test-panic-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	bus, err := NewRedis(ctx, c, channel, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	bus.Subscribe(func(e Event) {
+		if e.ID == "boom" {
+			panic("subscriber bug")
+		}
+	})
+	got := make(chan string, 4)
+	bus.Subscribe(func(e Event) { got <- e.ID })
+	for _, id := range []string{"boom", "after"} {
+		if err := bus.Publish(ctx, Event{Kind: KeyChanged, ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timeout := time.After(2 * time.Second)
+	for {
+		select {
+		case id := <-got:
+			if id != "after" {
+				continue
+			}
+			logMu.Lock()
+			defer logMu.Unlock()
+			if !strings.Contains(logs.String(), "subscriber panicked") {
+				t.Errorf("the panic was not logged:\n%s", logs.String())
+			}
+			return
+		case <-timeout:
+			t.Fatal("the event after the panic was not delivered within 2s")
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}

@@ -3,7 +3,9 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -50,7 +52,7 @@ func (r *Redis) loop() {
 		case *redis.Subscription:
 			if msg.Kind == "subscribe" {
 				r.log.Warn("events: resubscribed to Redis after a lost connection; resetting caches")
-				_ = r.local.Publish(context.Background(), Event{Kind: Reset})
+				r.deliver(Event{Kind: Reset})
 			}
 		case *redis.Message:
 			var e Event
@@ -58,9 +60,21 @@ func (r *Redis) loop() {
 				r.log.Warn("events: malformed message", "err", err)
 				continue
 			}
-			_ = r.local.Publish(context.Background(), e)
+			r.deliver(e)
 		}
 	}
+}
+
+// deliver hands e to the local subscribers. A subscriber that panics (a bug)
+// is logged; the loop goes on, so this replica keeps hearing of changes, and
+// the process does not go down with its queued usage rows.
+func (r *Redis) deliver(e Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("events: a subscriber panicked", "kind", e.Kind, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	_ = r.local.Publish(context.Background(), e)
 }
 
 // Publish sends e to every replica.
