@@ -111,7 +111,8 @@ type tally struct {
 	// turns, and the turns' length (stealFailed: some turn's could not be read).
 	stealProxy, stealDriver, turns time.Duration
 	stealFailed                    bool
-	own                            Summary // gateways, non-streaming: own time per request (owntime.go)
+	roundSteal                     []float64 // per turn: the proxies' CPU's steal share (-1: unknown)
+	own                            Summary   // gateways, non-streaming: own time per request (owntime.go)
 	ownKnown                       bool
 
 	// Production gateways: Redis script calls (INFO commandstats, server-wide)
@@ -499,11 +500,14 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (*scenarioResult, 
 			st1, errSt1 := coreTimes()
 			t.turns += time.Since(from)
 			t.stealFailed = t.stealFailed || errSt != nil || errSt1 != nil
-			if !t.stealFailed {
+			share := -1.0
+			if errSt == nil && errSt1 == nil {
 				pc, dc := firstCPU(c.proxyCPU), firstCPU(c.driverCPU)
 				t.stealProxy += st1[pc].steal - st0[pc].steal
 				t.stealDriver += st1[dc].steal - st0[dc].steal
+				share = float64(st1[pc].steal-st0[pc].steal) / float64(time.Since(from))
 			}
+			t.roundSteal = append(t.roundSteal, share)
 			cpu1, _ := cpuTime(s.proc.pid())
 			r1, w1, errIO1 := ioCalls(s.proc.pid())
 			t.ioFailed = t.ioFailed || errIO != nil || errIO1 != nil

@@ -164,7 +164,11 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 			}
 			var rs []string
 			for i := range min(len(t.roundP50), len(d.roundP50)) {
-				rs = append(rs, fmt.Sprintf("%+.3f / %+.3f", ms(t.roundP50[i]-d.roundP50[i]), ms(t.roundP99[i]-d.roundP99[i])))
+				st := ""
+				if r.cfg.pin && i < len(t.roundSteal) && t.roundSteal[i] >= 0 {
+					st = fmt.Sprintf(" (steal %.0f %%)", 100*t.roundSteal[i])
+				}
+				rs = append(rs, fmt.Sprintf("%+.3f / %+.3f%s", ms(t.roundP50[i]-d.roundP50[i]), ms(t.roundP99[i]-d.roundP99[i]), st))
 			}
 			med := ""
 			if m, ok := medianAdded(t.roundP99, d.roundP99); ok {
@@ -172,7 +176,7 @@ func (r *report) scenarioTable(b *strings.Builder, sc *scenarioResult) {
 			}
 			parts = append(parts, s.name+" "+strings.Join(rs, ", ")+med)
 		}
-		p("Added p50 / p99 round by round, each round's target against the direct calls of the same round (ms): %s.",
+		p("Added p50 / p99 round by round, each round's target against the direct calls of the same round (ms; in brackets the hypervisor's steal of the proxies' CPU during the target's turn): %s.",
 			strings.Join(parts, "; "))
 	}
 	var calls []string
