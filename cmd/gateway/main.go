@@ -52,7 +52,7 @@ func run(args []string) error {
 	switch cmd {
 	case "", "serve":
 		tuneGC(os.Getenv("GOGC"), log)
-		return serve(cfg, log)
+		return serve(cfg, log, lw)
 	case "migrate":
 		return migrate(cfg, log)
 	case "version":
@@ -108,12 +108,12 @@ func migrate(cfg *config.Config, log *slog.Logger) error {
 // serve runs until SIGTERM or SIGINT, then drains: it stops accepting, lets
 // in-flight requests and streams finish within the grace period, writes the
 // pending usage rows and exits 0.
-func serve(cfg *config.Config, log *slog.Logger) error {
+func serve(cfg *config.Config, log *slog.Logger, accessLog io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	g, err := gateway.New(startCtx, cfg, gateway.Options{Log: log})
+	g, err := gateway.New(startCtx, cfg, gateway.Options{Log: log, AccessLog: accessLog})
 	cancel()
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,7 +73,10 @@ type Gateway struct {
 // Options are what a Gateway needs besides its configuration.
 type Options struct {
 	Log *slog.Logger
-	Now func() time.Time
+	// AccessLog is the writer under Log's JSON handler, if the access log may
+	// be written there directly (server.Deps.AccessLog).
+	AccessLog io.Writer
+	Now       func() time.Time
 }
 
 // New opens everything the configuration names and returns a ready instance.
@@ -167,7 +171,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 	}
 	bill := billing.New(billing.Deps{Store: g.Store, Auth: g.Auth, Now: o.Now, Log: o.Log})
 	root := ui.Wrap(server.New(server.Deps{
-		API: api, Admin: adm, Extra: []server.Registrar{bill, ui}, Metrics: g.Metrics, Log: o.Log, Now: o.Now,
+		API: api, Admin: adm, Extra: []server.Registrar{bill, ui}, Metrics: g.Metrics, Log: o.Log, AccessLog: o.AccessLog, Now: o.Now,
 		Ready: g.readyChecks(),
 	}))
 	g.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -5,8 +5,10 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/antigravity/gateway/internal/apierror"
@@ -32,7 +34,12 @@ type Deps struct {
 	// Ready checks, by name, for /readyz.
 	Ready map[string]Checker
 	Log   *slog.Logger
-	Now   func() time.Time
+	// AccessLog, when set, is the writer under Log's handler (a JSONHandler):
+	// the access-log line is then written there directly, byte for byte as
+	// the handler would write it, in a tenth of the time
+	// (reqscope.Scope.AppendLogLine). Log's level still decides whether it is.
+	AccessLog io.Writer
+	Now       func() time.Time
 }
 
 // New returns the gateway's root handler.
@@ -67,6 +74,8 @@ func New(d Deps) http.Handler {
 type root struct {
 	mux *http.ServeMux
 	d   Deps
+	// lineBufs are access-log line buffers (AccessLog copies what it is given).
+	lineBufs sync.Pool
 }
 
 func (s *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -137,6 +146,21 @@ func (s *root) observe(sc *reqscope.Scope) {
 	// log never shows: 1 % of the gateway's CPU at 1,000 req/s.
 	ctx := context.Background()
 	if h := s.d.Log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
+		if s.d.AccessLog != nil {
+			bp, _ := s.lineBufs.Get().(*[]byte)
+			if bp == nil {
+				bp = new([]byte)
+			}
+			line, ok := sc.AppendLogLine((*bp)[:0], now)
+			if ok {
+				_, _ = s.d.AccessLog.Write(line)
+			}
+			*bp = line
+			s.lineBufs.Put(bp)
+			if ok {
+				return
+			}
+		}
 		rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
 		rec.AddAttrs(sc.LogAttrs(now)...)
 		_ = h.Handle(ctx, rec)

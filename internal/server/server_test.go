@@ -28,13 +28,27 @@ func (routes) Register(mux *http.ServeMux) {
 // server's clock, with the response's request id and the scope's fields, and
 // nothing of the request's credentials or body; health checks are not logged.
 func TestAccessLog(t *testing.T) {
+	// Through the handler, and written directly to the writer under it
+	// (Deps.AccessLog): the same line.
+	for _, direct := range []bool{false, true} {
+		t.Run(map[bool]string{false: "slog", true: "direct"}[direct], func(t *testing.T) {
+			testAccessLog(t, direct)
+		})
+	}
+}
+
+func testAccessLog(t *testing.T, direct bool) {
 	var out bytes.Buffer
 	t0 := time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
 	clock := t0
-	h := New(Deps{API: routes{}, Log: slog.New(slog.NewJSONHandler(&out, nil)), Now: func() time.Time {
+	d := Deps{API: routes{}, Log: slog.New(slog.NewJSONHandler(&out, nil)), Now: func() time.Time {
 		clock = clock.Add(1500 * time.Microsecond)
 		return clock
-	}})
+	}}
+	if direct {
+		d.AccessLog = &out
+	}
+	h := New(d)
 
 	req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"messages":[{"role":"user","content":"secret prompt"}]}`))
 	req.Header.Set("Authorization", "Bearer sk-gate-secretkey")
@@ -65,5 +79,15 @@ func TestAccessLog(t *testing.T) {
 	}
 	if _, ok := line["source"]; ok {
 		t.Errorf("the access log carries a source: %s", lines[0])
+	}
+}
+
+// TestAccessLogLevel: above info, no access-log line is written, directly or not.
+func TestAccessLogLevel(t *testing.T) {
+	var out bytes.Buffer
+	h := New(Deps{API: routes{}, Log: slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn})), AccessLog: &out})
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{}`)))
+	if out.Len() != 0 {
+		t.Errorf("logged at level warn: %s", out.String())
 	}
 }
