@@ -1,6 +1,7 @@
 package delegation
 
 import (
+	"github.com/antigravity/gateway/internal/jsonscan"
 	"strings"
 	"testing"
 )
@@ -187,8 +188,8 @@ func TestAppendQuoted(t *testing.T) {
 		{"\u2028", `"\u2028"`},
 	}
 	for _, c := range cases {
-		if got := string(appendQuoted(nil, c.in)); got != c.want {
-			t.Errorf("appendQuoted(%q) = %s, want %s", c.in, got, c.want)
+		if got := string(jsonscan.AppendQuoted(nil, c.in)); got != c.want {
+			t.Errorf("jsonscan.AppendQuoted(%q) = %s, want %s", c.in, got, c.want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package delegation
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/antigravity/gateway/internal/jsonscan"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -127,8 +128,8 @@ func FuzzUnescape(f *testing.F) {
 		}
 		// appendQuoted round-trips through encoding/json.
 		var back string
-		if err := json.Unmarshal(appendQuoted(nil, want), &back); err != nil || back != want {
-			t.Fatalf("appendQuoted(%q) = %s: %q %v", want, appendQuoted(nil, want), back, err)
+		if err := json.Unmarshal(jsonscan.AppendQuoted(nil, want), &back); err != nil || back != want {
+			t.Fatalf("jsonscan.AppendQuoted(%q) = %s: %q %v", want, jsonscan.AppendQuoted(nil, want), back, err)
 		}
 	})
 }
@@ -140,7 +141,7 @@ func FuzzMayTrigger(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, raw := range []string{string(appendQuoted(nil, s)), asciiQuoted(s)} {
+		for _, raw := range []string{string(jsonscan.AppendQuoted(nil, s)), asciiQuoted(s)} {
 			if mayTrigger(raw) {
 				continue
 			}

@@ -195,7 +195,7 @@ func (w *msgWalk) splice() json.RawMessage {
 	prev := 0
 	for _, e := range w.edits {
 		buf = append(buf, w.s[prev:e.start]...)
-		buf = appendQuoted(buf, e.text)
+		buf = jsonscan.AppendQuoted(buf, e.text)
 		prev = e.end
 	}
 	return append(buf, w.s[prev:]...)

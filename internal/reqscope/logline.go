@@ -4,7 +4,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/antigravity/gateway/internal/jsonscan"
 )
 
 // AppendLogLine appends the scope's access-log line at now, with its newline:
@@ -56,8 +57,8 @@ func (s *Scope) AppendLogLine(b []byte, now time.Time) ([]byte, bool) {
 // The keys are plain ASCII: written as they are.
 
 func appendStr(b []byte, key, v string) []byte {
-	b = append(append(append(b, `,"`...), key...), `":"`...)
-	return append(appendJSONString(b, v), '"')
+	b = append(append(append(b, `,"`...), key...), `":`...)
+	return jsonscan.AppendQuoted(b, v)
 }
 
 func appendInt(b []byte, key string, v int64) []byte {
@@ -80,53 +81,4 @@ func appendFloat(b []byte, key string, v float64) []byte {
 		}
 	}
 	return b
-}
-
-// appendJSONString escapes s as slog's JSONHandler does (encoding/json without
-// HTML escaping): quotes, backslashes and control characters escaped, invalid
-// UTF-8 as \ufffd, U+2028 and U+2029 escaped. No surrounding quotes.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(append(b, s[start:i]...), `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(append(b, s[start:i]...), `\u202`...)
-			b = append(b, hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
 }
