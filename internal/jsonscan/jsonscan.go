@@ -4,7 +4,8 @@
 // with no copy and no reflection. It assumes nothing about its input: on text
 // that is not a JSON object it reports failure, never panics, but it does not
 // validate what it skips (a number such as 01 passes). Callers that must
-// reject invalid JSON check json.Valid first.
+// reject invalid JSON check json.Valid first. AppendQuoted writes a JSON
+// string, for the few places that write JSON by hand.
 package jsonscan
 
 import (
