@@ -13,6 +13,7 @@ require (
 	github.com/prometheus/client_model v0.6.3
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tiktoken-go/tokenizer v0.10.0
+	golang.org/x/exp v0.0.0-20261113113407-e3970619a1a4
 	modernc.org/sqlite v1.62.0
 )
 

@@ -8,6 +8,7 @@
 //	loadharness bare [flags]         serve a bare httputil.ReverseProxy (a role)
 //	loadharness drive [flags]        drive one URL and print a line per second
 //	loadharness stalls [-d 3s]       measure the gaps a CPU loses to others (pin it with taskset)
+//	loadharness sched TRACE          what held the P while goroutines waited (an execution trace)
 //
 // The orchestrator builds ./cmd/gateway, starts the fake provider, the bare
 // proxy and the gateway in embedded and production mode as child processes,
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return runDrive(ctx, args[1:])
 		case "stalls":
 			return runStalls(ctx, args[1:])
+		case "sched":
+			return runSched(args[1:], stdout)
 		}
 	}
 	cfg, err := parseConfig(args, stderr)
