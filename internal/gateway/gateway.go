@@ -300,8 +300,6 @@ func (g *Gateway) startBackground() {
 	go g.Recorder.Run(context.Background())
 }
 
-// keepPartitions makes sure this and next month's usage partitions exist, at
-// start and daily.
 // gaugePending sets the usage-pending gauge every second until ctx ends.
 func (g *Gateway) gaugePending(ctx context.Context) {
 	t := time.NewTicker(time.Second)
@@ -316,6 +314,8 @@ func (g *Gateway) gaugePending(ctx context.Context) {
 	}
 }
 
+// keepPartitions makes sure this and next month's usage partitions exist, at
+// start and daily.
 func (g *Gateway) keepPartitions(ctx context.Context) {
 	for {
 		now := g.now().UTC()
