@@ -140,6 +140,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 			g.Metrics.UsageRows.Add(float64(n))
 		},
 	})
+	g.Metrics.WatchUsagePending(g.Recorder.Pending)
 
 	dir, err := delegation.NewCachedDirectory(g.Store, g.Bus, delegation.CacheOptions{})
 	if err != nil {
@@ -289,7 +290,6 @@ func (g *Gateway) startBackground() {
 		}},
 		{"key_last_used", func(ctx context.Context) { g.Auth.RunLastUsedFlusher(ctx, 10*time.Second) }},
 		{"usage_partitions", g.keepPartitions},
-		{"usage_pending_gauge", g.gaugePending},
 	}
 	g.bg.Add(len(loops))
 	for _, l := range loops {
@@ -298,20 +298,6 @@ func (g *Gateway) startBackground() {
 	// The recorder has its own lifecycle: it stops in Close, after the server
 	// has drained, so rows of the last requests are still written.
 	go g.Recorder.Run(context.Background())
-}
-
-// gaugePending sets the usage-pending gauge every second until ctx ends.
-func (g *Gateway) gaugePending(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			g.Metrics.UsagePending.Set(float64(g.Recorder.Pending()))
-		}
-	}
 }
 
 // keepPartitions makes sure this and next month's usage partitions exist, at

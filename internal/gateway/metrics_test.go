@@ -46,6 +46,9 @@ func TestMetricsModelLabelIsBounded(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if !strings.Contains(string(b), "\ngateway_usage_pending_rows ") {
+		t.Error("no gateway_usage_pending_rows in /metrics")
+	}
 	var series []string
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, "gateway_requests_total{") {

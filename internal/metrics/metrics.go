@@ -23,7 +23,6 @@ type Metrics struct {
 	UpstreamLatency *prometheus.HistogramVec // endpoint
 	Attempts        *prometheus.CounterVec   // endpoint, result (ok, failover, error)
 	Inflight        prometheus.Gauge
-	UsagePending    prometheus.Gauge
 	UsageFlushes    *prometheus.CounterVec // result
 	UsageRows       prometheus.Counter
 	// BackgroundPanics counts panics of the background loops (each restarted), by loop.
@@ -68,9 +67,6 @@ func New() *Metrics {
 		Inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_inflight_requests", Help: "Requests being proxied now.",
 		}),
-		UsagePending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gateway_usage_pending_rows", Help: "Usage rows waiting to be written.",
-		}),
 		UsageFlushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_usage_flushes_total", Help: "Usage batch writes, by result.",
 		}, []string{"result"}),
@@ -82,10 +78,18 @@ func New() *Metrics {
 		}, []string{"loop"}),
 	}
 	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.TTFT, m.Tokens, m.CostNanos, m.UpstreamErrors,
-		m.UpstreamLatency, m.Attempts, m.Inflight, m.UsagePending, m.UsageFlushes, m.UsageRows, m.BackgroundPanics} {
+		m.UpstreamLatency, m.Attempts, m.Inflight, m.UsageFlushes, m.UsageRows, m.BackgroundPanics} {
 		f(c)
 	}
 	return m
+}
+
+// WatchUsagePending registers gateway_usage_pending_rows, read from pending
+// at every scrape.
+func (m *Metrics) WatchUsagePending(pending func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gateway_usage_pending_rows", Help: "Usage rows waiting to be written.",
+	}, func() float64 { return float64(pending()) }))
 }
 
 // Handler serves /metrics.
