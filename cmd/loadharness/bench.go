@@ -196,7 +196,11 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 	}
 
 	var stalls []stallStats
+	var quiet quietWait
 	if c.pin {
+		if c.waitQuiet > 0 {
+			quiet = b.waitQuiet(ctx)
+		}
 		stalls = b.measureStalls(ctx)
 	}
 	var (
@@ -272,7 +276,7 @@ func orchestrate(ctx context.Context, c *config, stdout, stderr io.Writer) (err 
 		}
 	}
 	rep := &report{cfg: c, version: version, started: started, took: time.Since(started), load0: load0, load1: loadAvg(),
-		subjects: b.subjects, scenarios: results, maxes: maxes, sat: sat, db: db, flushes: flushes, stalls: stalls}
+		subjects: b.subjects, scenarios: results, maxes: maxes, sat: sat, db: db, flushes: flushes, stalls: stalls, quiet: quiet}
 	text := rep.markdown()
 	if _, err := io.WriteString(stdout, text); err != nil {
 		return err
@@ -324,17 +328,60 @@ func (b *bench) subject(name string) *subject {
 	return nil
 }
 
+// quietWait is what -wait-quiet found.
+type quietWait struct {
+	asked  time.Duration // -wait-quiet (0: not asked)
+	waited time.Duration
+	found  bool
+}
+
+// waitQuiet measures the stalls of both CPUs every 30 s until both lose less
+// than -quiet-below of their time, or -wait-quiet has passed.
+func (b *bench) waitQuiet(ctx context.Context) quietWait {
+	q := quietWait{asked: b.cfg.waitQuiet}
+	start := time.Now()
+	for {
+		quiet := true
+		var parts []string
+		for _, st := range b.measureStallsFor(ctx, 2*time.Second) {
+			share := 100 * float64(st.Stalled) / float64(st.Duration)
+			parts = append(parts, fmt.Sprintf("CPU %s %.1f %%", st.CPU, share))
+			quiet = quiet && share < b.cfg.quietBelow
+		}
+		q.waited = time.Since(start)
+		if quiet && len(parts) > 0 {
+			q.found = true
+			b.log.Printf("machine quiet (%s) after %s", strings.Join(parts, ", "), q.waited.Round(time.Second))
+			return q
+		}
+		if q.waited >= q.asked || ctx.Err() != nil {
+			b.log.Printf("machine not quiet (%s) within %s; running anyway", strings.Join(parts, ", "), q.asked)
+			return q
+		}
+		b.log.Printf("machine not quiet yet (%s); checking again in 30s", strings.Join(parts, ", "))
+		select {
+		case <-ctx.Done():
+		case <-time.After(30 * time.Second):
+		}
+	}
+}
+
 // measureStalls runs the stall meter on the proxies' CPU and on the driver's,
 // one after the other, while every process of the run is idle.
 func (b *bench) measureStalls(ctx context.Context) []stallStats {
+	d := 3 * time.Second
+	if b.cfg.quick {
+		d = time.Second
+	}
+	return b.measureStallsFor(ctx, d)
+}
+
+// measureStallsFor runs the stall meter for d on each CPU in turn.
+func (b *bench) measureStallsFor(ctx context.Context, d time.Duration) []stallStats {
 	self, err := os.Executable()
 	if err != nil {
 		b.log.Printf("stall meter: %v", err)
 		return nil
-	}
-	d := 3 * time.Second
-	if b.cfg.quick {
-		d = time.Second
 	}
 	var out []stallStats
 	for _, list := range []string{b.cfg.proxyCPU, b.cfg.driverCPU} {

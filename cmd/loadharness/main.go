@@ -99,9 +99,11 @@ type config struct {
 	quick       bool
 	logLevel    string
 	skipEmbed   bool
-	budgets     bool     // a +budget target per gateway (issue 4)
-	satWorkers  int      // closed-loop callers of the budget throughput comparison (0 skips it)
-	gatewayEnv  []string // extra KEY=VALUE entries of the gateways' environment (-gateway-env)
+	budgets     bool          // a +budget target per gateway (issue 4)
+	satWorkers  int           // closed-loop callers of the budget throughput comparison (0 skips it)
+	gatewayEnv  []string      // extra KEY=VALUE entries of the gateways' environment (-gateway-env)
+	waitQuiet   time.Duration // wait up to this long for a quiet machine before the scenarios
+	quietBelow  float64       // the stall meter's share of lost time that counts as quiet
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -143,6 +145,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/5", "Redis URL of production mode")
 	fs.StringVar(&c.perfDir, "perf", "", "after scenario A, record one extra unmeasured round per proxy with `perf record` into this directory")
 	fs.BoolVar(&c.keepTemp, "keep", false, "keep the temporary directory (binaries, logs, SQLite data)")
+	fs.DurationVar(&c.waitQuiet, "wait-quiet", 0, "with -pin: before the scenarios, wait up to this long for the stall meter to read under -quiet-below on both CPUs "+
+		"(checked every 30 s, every process of the run idle); the run goes on either way and the report says which")
+	fs.Float64Var(&c.quietBelow, "quiet-below", 1, "-wait-quiet: the share of a CPU's time lost to others, in percent, that counts as quiet")
 	fs.BoolVar(&c.quick, "quick", false, "short run (about a minute): 2 rounds of 1 s, 0.5 s warm-up, 1 s max-rate steps within 4 s")
 	fs.StringVar(&c.logLevel, "gateway-log-level", "info", "GATEWAY_LOG_LEVEL of the gateways (info: one access-log line per request, as in production)")
 	fs.BoolVar(&c.skipEmbed, "skip-embedded", false, "skip the embedded-mode gateway")

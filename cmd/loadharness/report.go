@@ -38,6 +38,7 @@ type report struct {
 	db           dbFigures
 	flushes      map[string][2]float64 // gateway → usage batches, rows
 	stalls       []stallStats          // machine noise, before the scenarios
+	quiet        quietWait             // -wait-quiet
 }
 
 func (r *report) markdown() string {
@@ -65,6 +66,15 @@ func (r *report) markdown() string {
 		p("- Machine noise before the scenarios (a pinned thread that only reads the clock, every process of the run idle; "+
 			"a request in flight during such a gap waits for it, so it is a floor under every proxy's tail, the bare one's included): %s.\n",
 			strings.Join(parts, "; "))
+	}
+	if q := r.quiet; q.asked > 0 {
+		if q.found {
+			p("- Waited %s for a quiet machine (the stall meter under %.1f %% on both CPUs, -wait-quiet) before the scenarios.\n",
+				q.waited.Round(time.Second), c.quietBelow)
+		} else {
+			p("- **The machine was not quiet** (the stall meter under %.1f %% on both CPUs) within -wait-quiet %s; the run went on anyway.\n",
+				c.quietBelow, q.asked)
+		}
 	}
 	p("- Fake provider: non-streamed replies after %s; streams of %d words, the first after %s, then one every %s. ",
 		c.latency, c.tokens, c.streamFirst, c.streamToken)
