@@ -171,15 +171,10 @@ func kindOf(rules []schedRule, stacks ...trace.Stack) string {
 
 // write prints the report.
 func (rep *schedReport) write(w io.Writer) {
-	pct := func(ds []time.Duration, q float64) time.Duration {
-		if len(ds) == 0 {
-			return 0
-		}
-		return ds[int(float64(len(ds)-1)*q)]
-	}
 	slices.Sort(rep.waits)
+	pw := func(p float64) time.Duration { return percentile(rep.waits, p) }
 	fmt.Fprintf(w, "scheduling waits (runnable → running): %d; p50 %v, p90 %v, p99 %v, p99.9 %v, max %v\n",
-		len(rep.waits), pct(rep.waits, .5), pct(rep.waits, .9), pct(rep.waits, .99), pct(rep.waits, .999), pct(rep.waits, 1))
+		len(rep.waits), pw(50), pw(90), pw(99), pw(99.9), pw(100))
 	if rep.long > 0 {
 		fmt.Fprintf(w, "waits ≥ %v: %d (%.2f %%), %v in all; what held the P meanwhile:\n",
 			rep.threshold, rep.long, 100*float64(rep.long)/float64(len(rep.waits)), rep.longTotal)
@@ -191,7 +186,7 @@ func (rep *schedReport) write(w io.Writer) {
 	for _, k := range sortedKinds(total(rep.runs)) {
 		ds := rep.runs[k]
 		slices.Sort(ds)
-		fmt.Fprintf(w, "  %-34s %7d %12v %10v %10v\n", k, len(ds), sum(ds), pct(ds, .99), pct(ds, 1))
+		fmt.Fprintf(w, "  %-34s %7d %12v %10v %10v\n", k, len(ds), sum(ds), percentile(ds, 99), percentile(ds, 100))
 	}
 }
 
