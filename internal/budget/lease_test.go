@@ -14,10 +14,10 @@ import (
 	"github.com/antigravity/gateway/internal/store/sqlite"
 )
 
-// leaseOpts are leases with a short revoke wait, for the tests.
+// leaseOpts are leases with a short revoke wait and linger, for the tests.
 func leaseOpts(o RedisOptions, requests int) RedisOptions {
 	o.RecoveryWindow = 50 * time.Millisecond
-	o.Leases = LeaseOptions{Enabled: true, Requests: requests, RevokeWait: 500 * time.Millisecond}
+	o.Leases = LeaseOptions{Enabled: true, Requests: requests, RevokeWait: 500 * time.Millisecond, Linger: 5 * time.Millisecond}
 	return o
 }
 
@@ -284,5 +284,60 @@ func TestLeaseGrowsWithDemand(t *testing.T) {
 	}
 	if s.Spent != workers*each*usd/200 || s.Reserved != 0 {
 		t.Fatalf("spent %d reserved %d, want %d and 0", s.Spent, s.Reserved, workers*each*usd/200)
+	}
+}
+
+// TestLeaseLingerEndsWhenUrgent: a settle's flush lingers for more settles,
+// but a request that misses the lease meanwhile makes the flush urgent, so
+// even an hour's linger does not hold back the lease's growth (nor the
+// settle).
+func TestLeaseLingerEndsWhenUrgent(t *testing.T) {
+	ctx := context.Background()
+	st, _, prefix := aliceBudget(t, 1000*usd)
+	o := leaseOpts(RedisOptions{}, 64)
+	o.Leases.Linger = time.Hour
+	rep := newReplica(t, st, prefix, o)
+	subj := Subject{UserOID: "alice"}
+	awaitLease(t, rep, subj, int64(usd/100))
+
+	res, err := rep.r.Reserve(ctx, subj, "small", usd/100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.(*leaseRes); !ok {
+		t.Fatalf("reservation %T, want one against the lease", res)
+	}
+	settled := make(chan error, 1)
+	go func() { settled <- res.Settle(ctx, usd/200) }()
+	select {
+	case err := <-settled:
+		t.Fatalf("settle returned (%v) before its flush, which lingers for an hour", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	big, err := rep.r.Reserve(ctx, subj, "big", 10*usd) // more than the lease's slack
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := big.(*leaseRes); ok {
+		t.Fatal("a reservation larger than the lease was taken against it")
+	}
+	select {
+	case err := <-settled:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the urgent flush waited for the linger")
+	}
+	if err := big.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := rep.r.Status(ctx, store.BudgetUser, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Spent != usd/200 || s.Reserved != 0 {
+		t.Fatalf("spent %d reserved %d, want %d and 0", s.Spent, s.Reserved, usd/200)
 	}
 }
