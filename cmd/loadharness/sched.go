@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ type schedRule struct{ contains, kind string }
 // schedRules are the kinds of work of the gateway and the bare proxy.
 var schedRules = []schedRule{
 	{"runtime.gcBgMarkWorker", "GC worker"},
+	{"runtime.(*traceAdvancerState)", "the tracer itself"},
 	{"/internal/store/", "usage writer and store"},
 	{"/internal/usage.", "usage writer and store"},
 	{"jackc/pgx", "PostgreSQL driver"},
@@ -46,8 +48,9 @@ const nothingRan = "nothing ran (P idle or in a system call, or the host took th
 
 // schedRun is one stretch of a goroutine running.
 type schedRun struct {
-	start, end trace.Time
-	kind       string
+	start, end  trace.Time
+	kind        string
+	begin, stop trace.Stack // where it started and where it stopped
 }
 
 // schedReport is what sched finds.
@@ -58,11 +61,13 @@ type schedReport struct {
 	longTotal time.Duration            // their sum
 	during    map[string]time.Duration // what ran during them, by kind
 	runs      map[string][]time.Duration
+	longest   []schedRun // the longest runs, longest first (-longest)
 }
 
 func runSched(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("loadharness sched", flag.ContinueOnError)
 	threshold := fs.Duration("threshold", 300*time.Microsecond, "waits at least this long are attributed")
+	longest := fs.Int("longest", 0, "also print the N longest goroutine runs, with where each started and stopped")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,7 +79,7 @@ func runSched(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	rep, err := analyzeSched(f, *threshold, schedRules)
+	rep, err := analyzeSched(f, *threshold, schedRules, *longest)
 	if err != nil {
 		return err
 	}
@@ -83,7 +88,7 @@ func runSched(args []string, stdout io.Writer) error {
 }
 
 // analyzeSched reads the trace r.
-func analyzeSched(r io.Reader, threshold time.Duration, rules []schedRule) (*schedReport, error) {
+func analyzeSched(r io.Reader, threshold time.Duration, rules []schedRule, longest int) (*schedReport, error) {
 	tr, err := trace.NewReader(r)
 	if err != nil {
 		return nil, err
@@ -113,7 +118,7 @@ func analyzeSched(r io.Reader, threshold time.Duration, rules []schedRule) (*sch
 		from, to := st.Goroutine()
 		if from == trace.GoRunning {
 			if t, ok := running[id]; ok {
-				runs = append(runs, schedRun{t, ev.Time(), kindOf(rules, ev.Stack(), startStack[id])})
+				runs = append(runs, schedRun{t, ev.Time(), kindOf(rules, ev.Stack(), startStack[id]), startStack[id], ev.Stack()})
 				delete(running, id)
 			}
 		}
@@ -134,6 +139,9 @@ func analyzeSched(r io.Reader, threshold time.Duration, rules []schedRule) (*sch
 	for _, r := range runs {
 		rep.runs[r.kind] = append(rep.runs[r.kind], r.end.Sub(r.start))
 	}
+	rep.longest = slices.Clone(runs)
+	slices.SortFunc(rep.longest, func(a, b schedRun) int { return cmp.Compare(b.end.Sub(b.start), a.end.Sub(a.start)) })
+	rep.longest = rep.longest[:min(max(longest, 0), len(rep.longest))]
 	for _, w := range waits {
 		d := w.to.Sub(w.from)
 		rep.waits = append(rep.waits, d)
@@ -187,6 +195,24 @@ func (rep *schedReport) write(w io.Writer) {
 		ds := rep.runs[k]
 		slices.Sort(ds)
 		fmt.Fprintf(w, "  %-34s %7d %12v %10v %10v\n", k, len(ds), sum(ds), percentile(ds, 99), percentile(ds, 100))
+	}
+	for i, r := range rep.longest {
+		fmt.Fprintf(w, "longest run %d: %v, %s\n", i+1, r.end.Sub(r.start), r.kind)
+		writeStack(w, "started", r.begin)
+		writeStack(w, "stopped", r.stop)
+	}
+}
+
+// writeStack prints the innermost frames of s.
+func writeStack(w io.Writer, what string, s trace.Stack) {
+	fmt.Fprintf(w, "  %s at:\n", what)
+	n := 0
+	for f := range s.Frames() {
+		if n++; n > 12 {
+			fmt.Fprintln(w, "    …")
+			return
+		}
+		fmt.Fprintf(w, "    %s (%s:%d)\n", f.Func, f.File, f.Line)
 	}
 }
 

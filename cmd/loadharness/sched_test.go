@@ -35,7 +35,7 @@ func TestSchedAttribution(t *testing.T) {
 	<-done
 	trace.Stop()
 
-	rep, err := analyzeSched(&buf, time.Millisecond, append([]schedRule{{"schedBusyWork", "busy loop"}}, schedRules...))
+	rep, err := analyzeSched(&buf, time.Millisecond, append([]schedRule{{"schedBusyWork", "busy loop"}}, schedRules...), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,5 +49,8 @@ func TestSchedAttribution(t *testing.T) {
 	rep.write(&out)
 	if !strings.Contains(out.String(), "busy loop") {
 		t.Errorf("report:\n%s", out.String())
+	}
+	if len(rep.longest) != 1 || rep.longest[0].kind != "busy loop" || !strings.Contains(out.String(), "schedBusyWork (") {
+		t.Errorf("the longest run is not the busy loop with its stack: %+v\n%s", rep.longest, out.String())
 	}
 }
