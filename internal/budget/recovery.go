@@ -36,7 +36,7 @@ import (
 type ledger struct {
 	mu     sync.Mutex
 	live   map[string]map[string]liveHold // counter -> reservation id -> hold
-	recent map[string][]recentSettle      // counter -> settles, oldest first
+	recent map[string]*settleLog          // counter -> settles, oldest first
 	gens   map[string]string              // counter -> generation last seen
 }
 
@@ -52,7 +52,7 @@ type recentSettle struct {
 }
 
 func newLedger() *ledger {
-	return &ledger{live: map[string]map[string]liveHold{}, recent: map[string][]recentSettle{}, gens: map[string]string{}}
+	return &ledger{live: map[string]map[string]liveHold{}, recent: map[string]*settleLog{}, gens: map[string]string{}}
 }
 
 // seenLocked notes the generation of k in a reply; it reports whether it
@@ -105,7 +105,12 @@ func (l *ledger) drop(k, id string) {
 func (l *ledger) settled(k, id string, actual money.Nanos, at time.Time) {
 	l.mu.Lock()
 	l.dropLocked(k, id)
-	l.recent[k] = append(l.recent[k], recentSettle{id, actual, at})
+	log := l.recent[k]
+	if log == nil {
+		log = &settleLog{}
+		l.recent[k] = log
+	}
+	log.add(id, actual, at)
 	l.mu.Unlock()
 }
 
@@ -114,16 +119,13 @@ func (l *ledger) settled(k, id string, actual money.Nanos, at time.Time) {
 func (l *ledger) snapshot(k string, keepSince time.Time) ([]string, []liveHold, []recentSettle) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rs := l.recent[k]
-	i := 0
-	for i < len(rs) && rs[i].at.Before(keepSince) {
-		i++
-	}
-	rs = rs[i:]
-	if len(rs) == 0 {
-		delete(l.recent, k)
-	} else {
-		l.recent[k] = rs
+	var rs []recentSettle
+	if log := l.recent[k]; log != nil {
+		if log.dropBefore(keepSince) {
+			rs = log.settles()
+		} else {
+			delete(l.recent, k)
+		}
 	}
 	ids := make([]string, 0, len(l.live[k]))
 	holds := make([]liveHold, 0, len(l.live[k]))
@@ -131,22 +133,16 @@ func (l *ledger) snapshot(k string, keepSince time.Time) ([]string, []liveHold, 
 		ids = append(ids, id)
 		holds = append(holds, h)
 	}
-	return ids, holds, append([]recentSettle(nil), rs...)
+	return ids, holds, rs
 }
 
 // prune forgets settles older than keepSince on every counter.
 func (l *ledger) prune(keepSince time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for k, rs := range l.recent {
-		i := 0
-		for i < len(rs) && rs[i].at.Before(keepSince) {
-			i++
-		}
-		if i == len(rs) {
+	for k, log := range l.recent {
+		if !log.dropBefore(keepSince) {
 			delete(l.recent, k)
-		} else if i > 0 {
-			l.recent[k] = rs[i:]
 		}
 	}
 }
