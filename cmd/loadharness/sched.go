@@ -139,9 +139,11 @@ func analyzeSched(r io.Reader, threshold time.Duration, rules []schedRule, longe
 	for _, r := range runs {
 		rep.runs[r.kind] = append(rep.runs[r.kind], r.end.Sub(r.start))
 	}
-	rep.longest = slices.Clone(runs)
-	slices.SortFunc(rep.longest, func(a, b schedRun) int { return cmp.Compare(b.end.Sub(b.start), a.end.Sub(a.start)) })
-	rep.longest = rep.longest[:min(max(longest, 0), len(rep.longest))]
+	if longest > 0 {
+		rep.longest = slices.Clone(runs)
+		slices.SortFunc(rep.longest, func(a, b schedRun) int { return cmp.Compare(b.end.Sub(b.start), a.end.Sub(a.start)) })
+		rep.longest = rep.longest[:min(longest, len(rep.longest))]
+	}
 	for _, w := range waits {
 		d := w.to.Sub(w.from)
 		rep.waits = append(rep.waits, d)
@@ -207,6 +209,10 @@ func (rep *schedReport) write(w io.Writer) {
 func writeStack(w io.Writer, what string, s trace.Stack) {
 	fmt.Fprintf(w, "  %s at:\n", what)
 	n := 0
+	if s == trace.NoStack {
+		fmt.Fprintln(w, "    (the trace has no stack for this event)")
+		return
+	}
 	for f := range s.Frames() {
 		if n++; n > 12 {
 			fmt.Fprintln(w, "    …")

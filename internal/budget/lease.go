@@ -79,9 +79,10 @@ type LeaseOptions struct {
 	// 25ms). Nobody but the usage rows waits for it (the proxy settles after
 	// the response, and the lease keeps covering the requests until the
 	// flush lands), so it trades only the rows' delay for round trips: at
-	// 1,000 req/s on one budget, 5ms gave 0.23 flushes per request and
-	// +30-40 µs of gateway CPU per request, 25ms 0.05 and +11-17 µs
-	// (docs/perf.md, session 7).
+	// 1,000 req/s on one budget, 5ms gave 0.24 flushes per request and
+	// +25-40 µs of gateway CPU per request over the same requests without a
+	// budget, 25ms 0.04 and +9-15 µs (docs/perf.md, session 7). An urgent
+	// flush does not wait for it.
 	Linger time.Duration
 }
 
