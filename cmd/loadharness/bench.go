@@ -349,7 +349,11 @@ func (b *bench) waitQuiet(ctx context.Context) quietWait {
 			quiet = quiet && share < b.cfg.quietBelow
 		}
 		q.waited = time.Since(start)
-		if quiet && len(parts) > 0 {
+		if len(parts) == 0 {
+			b.log.Printf("the stall meter did not run; not waiting for a quiet machine")
+			return q
+		}
+		if quiet {
 			q.found = true
 			b.log.Printf("machine quiet (%s) after %s", strings.Join(parts, ", "), q.waited.Round(time.Second))
 			return q

@@ -65,10 +65,10 @@
 // the database for the rest of the month.
 //
 // So every replica reconciles, every few seconds (every second while a
-// counter is new to it; Instance.Run drives this), the counters it used in the
-// last couple of minutes: it reads the database total and raises the counter's
-// spent to max(spent, total) in one atomic step (a small script on Redis, the
-// mutex on Local). A consistent counter's spent is the settled costs, a
+// counter is new to it; Instance.RunReconcile drives this), the counters it
+// used in the last couple of minutes: it reads the database total and raises
+// the counter's spent to max(spent, total) in one atomic step (a small script
+// on Redis, the mutex on Local). A consistent counter's spent is the settled costs, a
 // superset of the written rows, so the maximum only repairs what was missed:
 // it never counts a cost twice and errs only towards refusing. Counters being
 // rebuilt (recovery.go) are skipped, and a Redis replica skips its pass while

@@ -81,7 +81,7 @@ type LeaseOptions struct {
 	// flush lands), so it trades only the rows' delay for round trips: at
 	// 1,000 req/s on one budget, 5ms gave 0.24 flushes per request and
 	// +25-40 µs of gateway CPU per request over the same requests without a
-	// budget, 25ms 0.04 and +9-15 µs (docs/perf.md, session 7). An urgent
+	// budget, 25ms 0.04 and +9-20 µs (docs/perf.md, session 7). An urgent
 	// flush does not wait for it.
 	Linger time.Duration
 }

@@ -27,7 +27,7 @@ import (
 
 // Reconciliation schedule (real time).
 const (
-	reconcileTick     = 500 * time.Millisecond // how often Instance.Run looks for due counters
+	reconcileTick     = 500 * time.Millisecond // how often RunReconcile looks for due counters
 	reconcileFast     = time.Second            // interval while a counter is new to this replica
 	reconcileFastFor  = 10 * time.Second       // how long a counter counts as new
 	reconcileInterval = 5 * time.Second        // interval afterwards

@@ -153,8 +153,9 @@ func TestReconcileSkipsRecovering(t *testing.T) {
 	wantStatus(t, r, "alice", 3*usd, usd)
 }
 
-// TestInstanceReconcilesAndReloads: Instance.Run reconciles by itself within
-// seconds, and Status puts a budget just set in force on this replica.
+// TestInstanceReconcilesAndReloads: with its loops running (Limits.Run and
+// RunReconcile, as the gateway runs them), an Instance reconciles by itself
+// within seconds, and Status puts a budget just set in force on this replica.
 func TestInstanceReconcilesAndReloads(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -165,8 +166,10 @@ func TestInstanceReconcilesAndReloads(t *testing.T) {
 	}
 	defer in.Close()
 	done := make(chan struct{})
-	go func() { defer close(done); in.Run(ctx, time.Minute) }()
-	defer func() { cancel(); <-done }()
+	go func() { defer close(done); in.RunReconcile(ctx) }()
+	limitsDone := make(chan struct{})
+	go func() { defer close(limitsDone); in.Limits.Run(ctx, time.Minute) }()
+	defer func() { cancel(); <-done; <-limitsDone }()
 
 	// A budget set without an event (as on a replica the event has not
 	// reached yet) applies once its status is read.

@@ -50,7 +50,8 @@ type Instance struct {
 }
 
 // New builds the Instance: a Redis reserver when c.Redis is set, else a Local
-// one. Call Run for the periodic limits reload and Close at shutdown.
+// one. Run Limits.Run (the periodic limits reload) and RunReconcile until
+// shutdown, then Close.
 func New(ctx context.Context, c Config) (*Instance, error) {
 	loc := time.UTC
 	if c.BillingTZ != "" {
@@ -82,19 +83,6 @@ func New(ctx context.Context, c Config) (*Instance, error) {
 		Leases: LeaseOptions{Enabled: c.Leases}})
 	in.Service = in.redis
 	return in, nil
-}
-
-// Run reloads the limits every interval and reconciles the counters used
-// recently with the database (every few seconds; see reconcile.go) until ctx
-// ends: RunReconcile beside Limits.Run.
-func (in *Instance) Run(ctx context.Context, interval time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		in.RunReconcile(ctx)
-	}()
-	in.Limits.Run(ctx, interval)
-	<-done
 }
 
 // RunReconcile reconciles the counters used recently with the database every

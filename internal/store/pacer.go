@@ -2,11 +2,11 @@ package store
 
 import "time"
 
-// The pace of a long in-process write: after PaceEvery of work it pauses for
-// PacePause.
+// The pace of a long in-process write: after paceEvery of work it pauses for
+// pacePause.
 const (
-	PaceEvery = 50 * time.Microsecond
-	PacePause = 200 * time.Microsecond
+	paceEvery = 50 * time.Microsecond
+	pacePause = 200 * time.Microsecond
 )
 
 // Pacer breaks a long in-process write (an SQLite transaction, encoding a
@@ -23,15 +23,15 @@ const (
 // Call Maybe between pieces of work; a Pacer is for one goroutine.
 type Pacer struct{ last time.Time }
 
-// Maybe pauses if PaceEvery has passed since the first call or the last pause.
+// Maybe pauses if paceEvery has passed since the first call or the last pause.
 func (p *Pacer) Maybe() {
 	now := time.Now()
 	if p.last.IsZero() {
 		p.last = now
 		return
 	}
-	if now.Sub(p.last) >= PaceEvery {
-		time.Sleep(PacePause)
+	if now.Sub(p.last) >= paceEvery {
+		time.Sleep(pacePause)
 		p.last = time.Now()
 	}
 }
